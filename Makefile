@@ -1,0 +1,52 @@
+# Tessera — the two commands a user needs are `make run` and `make test`.
+# Each installs what is missing first: Debian packages (when root and they are absent),
+# then a virtual environment in .venv with the project and its extras.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := python3-venv python3-dev gcc
+STAMP_TEST := $(VENV)/.installed-test
+STAMP_BENCH := $(VENV)/.installed-bench
+
+.PHONY: run test lint bench install clean demo
+
+$(BIN)/python:
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages: $(APT_PACKAGES)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	  else echo "please install: $(APT_PACKAGES)" >&2; exit 1; fi; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP_TEST): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+$(STAMP_BENCH): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	@touch $@
+
+install: $(STAMP_TEST)
+
+## run: start Tessera's main job on the embedded default (SQLite). Until the HTTP node exists,
+## that is a short guided demo of the CLI on images Tessera generates.
+run: $(STAMP_TEST)
+	$(BIN)/tessera demo --workdir demo
+
+lint: $(STAMP_TEST)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
+
+## test: lint, type-check, and run the whole suite (SQLite and PostgreSQL).
+test: lint
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+## bench: the benchmarks against python-threatexchange; writes bench/RESULTS.md.
+bench: $(STAMP_BENCH)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache .hypothesis
