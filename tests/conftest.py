@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tessera.store import Database, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("TESSERA_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -29,3 +33,76 @@ def require_shared_data() -> Path:
 def shared_data() -> Path:
     """Path to ../shared/data (real reference media)."""
     return require_shared_data()
+
+
+# -- stores --------------------------------------------------------------------------------------
+
+POSTGRES_URL = os.environ.get(
+    "TESSERA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _postgres_reachable() -> str | None:
+    """None when PostgreSQL answers, else the reason it does not."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as e:  # any failure to reach it is reported, not raised
+        return f"{type(e).__name__}: {e}".splitlines()[0]
+    finally:
+        engine.dispose()
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The PostgreSQL test server's URL; skips when unreachable (fails under CI=true)."""
+    reason = _postgres_reachable()
+    if reason is not None:
+        message = f"PostgreSQL not reachable at {POSTGRES_URL}: {reason}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def pg_schema(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema for one test, dropped afterwards."""
+    import sqlalchemy as sa
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+    try:
+        yield name
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str | None]]:
+    """(URL, schema) of an empty store, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tessera.db'}", None
+    else:
+        schema = request.getfixturevalue("pg_schema")
+        yield request.getfixturevalue("postgres_url"), schema
+
+
+@pytest.fixture
+def store(database_url: tuple[str, str | None]) -> Iterator[Store]:
+    """A migrated, empty store on each backend."""
+    url, schema = database_url
+    db = Database(url, schema=schema)
+    db.migrate()
+    try:
+        yield Store(db, node_org="test-org")
+    finally:
+        db.dispose()

@@ -1,0 +1,135 @@
+"""Database access: engines for SQLite and PostgreSQL, transactions, and migrations.
+
+One writer at a time, on both backends:
+
+1. SQLite runs in WAL mode; a write transaction starts with ``BEGIN IMMEDIATE``, so it takes the
+   write lock up front (no deadlocking upgrade from a read lock) and waits ``busy_timeout`` for it.
+2. PostgreSQL write transactions that touch the change log first take a transaction-scoped
+   advisory lock. Writers therefore commit in the order they allocated change sequence numbers,
+   and a reader that has seen ``seq = n`` can never later see a change with ``seq <= n`` commit
+   (the classic trap of concurrent sequence allocation, where "after n" silently skips a change
+   that commits late).
+
+Reads never block and see a committed prefix of the change log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine, make_url
+
+from tessera.errors import StoreError
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Arbitrary constant naming Tessera's change-log writer lock among PostgreSQL advisory locks.
+CHANGELOG_LOCK_KEY = 0x7E55E7A0001
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC, to the microsecond."""
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Attach UTC to a naive timestamp read back from SQLite."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class Database:
+    """An engine plus Tessera's transaction protocol for one store URL."""
+
+    def __init__(
+        self, url: str, *, busy_timeout_s: float = 30.0, schema: str | None = None
+    ) -> None:
+        self.url = make_url(url)
+        self.dialect = self.url.get_backend_name()
+        if self.dialect == "sqlite":
+            self.engine = self._sqlite_engine(busy_timeout_s)
+        elif self.dialect == "postgresql":
+            if self.url.get_driver_name() in ("", "psycopg2"):
+                self.url = self.url.set(drivername="postgresql+psycopg")
+            args: dict[str, Any] = {}
+            if schema:
+                args["options"] = f"-csearch_path={schema}"
+            self.engine = sa.create_engine(self.url, connect_args=args, pool_pre_ping=True)
+        else:
+            raise StoreError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
+
+    def _sqlite_engine(self, busy_timeout_s: float) -> Engine:
+        database = self.url.database
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            self.url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False}
+        )
+
+        @sa.event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own is deferred-only).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            write = conn.get_execution_options().get("tessera_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction (a consistent snapshot on PostgreSQL and SQLite WAL)."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction; change-log appends inside it commit in sequence order."""
+        with self.engine.connect().execution_options(tessera_write=True) as conn:
+            with conn.begin():
+                if self.dialect == "postgresql":
+                    conn.execute(
+                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHANGELOG_LOCK_KEY}
+                    )
+                yield conn
+
+    def _alembic_config(self, conn: Connection) -> Config:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        return cfg
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (idempotent)."""
+        with self.engine.connect().execution_options(tessera_write=True) as conn:
+            command.upgrade(self._alembic_config(conn), "head")
+            conn.commit()
+
+    def current_revision(self) -> str | None:
+        """The schema revision the database is at, or None when it has none."""
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        """The newest migration this version of Tessera ships."""
+        with self.engine.connect() as conn:
+            return ScriptDirectory.from_config(self._alembic_config(conn)).get_current_head()
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
