@@ -67,6 +67,15 @@ class SignalType(ABC):
         """An empty index that serves this signal type."""
 
     @classmethod
+    def transformed(cls, content: Content) -> list[tuple[str, Signal]]:
+        """Signals of transformed copies (e.g. rotations and flips), each with its transform's name.
+
+        Matching that should survive those transforms queries these too. None by default.
+        """
+        del content
+        return []
+
+    @classmethod
     def matches(cls, a: str, b: str, threshold: int | None = None) -> bool:
         """Whether two normalised signals are within the threshold (default: the type's)."""
         limit = cls.default_threshold if threshold is None else threshold

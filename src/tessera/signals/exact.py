@@ -34,9 +34,7 @@ class _DigestSignal(SignalType):
     def validate(cls, value: str) -> str:
         v = value.strip().lower()
         if len(v) != cls.hex_length:
-            raise InvalidSignal(
-                f"{cls.name} must be {cls.hex_length} hex characters, got {len(v)}"
-            )
+            raise InvalidSignal(f"{cls.name} must be {cls.hex_length} hex characters, got {len(v)}")
         if not _HEX.issuperset(v):
             raise InvalidSignal(f"{cls.name} must be hexadecimal")
         return v

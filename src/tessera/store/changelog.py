@@ -42,7 +42,9 @@ def append(conn: Connection, rows: Sequence[ChangeRow]) -> None:
 
 def latest_seq(conn: Connection) -> int:
     """The highest committed sequence number (0 for an empty log)."""
-    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(changes.c.seq), 0))).scalar_one())
+    return int(
+        conn.execute(sa.select(sa.func.coalesce(sa.func.max(changes.c.seq), 0))).scalar_one()
+    )
 
 
 def changes_after(conn: Connection, after: int, limit: int) -> list[Change]:

@@ -8,7 +8,9 @@ from tessera.store.tables import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("run migrations through tessera.store.db.migrate(), which passes a connection")
+    raise RuntimeError(
+        "run migrations through tessera.store.db.migrate(), which passes a connection"
+    )
 
 context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
 with context.begin_transaction():

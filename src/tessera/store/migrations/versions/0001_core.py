@@ -56,9 +56,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["bank_id"], ["banks.id"], name="fk_entries_bank_id_banks", ondelete="CASCADE"
         ),
-        sa.CheckConstraint(
-            "status IN ('active', 'disputed', 'retired')", name="ck_entries_status"
-        ),
+        sa.CheckConstraint("status IN ('active', 'disputed', 'retired')", name="ck_entries_status"),
     )
     op.create_index("ix_entries_bank_id", "entries", ["bank_id"])
     op.create_table(

@@ -1,0 +1,174 @@
+"""The `tessera` command: hash media, keep banks, match content against them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from tessera import __version__
+from tessera.cli import bank, db
+from tessera.cli.context import STATE, DbOption, err, fail, out, reports_errors
+from tessera.services.hashing import HashResult, expand_paths, hash_path
+from tessera.services.matching import Match, Matcher, Query, queries_for
+from tessera.signals.registry import parse_signal
+
+app = typer.Typer(
+    name="tessera",
+    help="Tessera: hash media, keep banks of known terrorist content, and match against them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(bank.app, name="bank")
+app.add_typer(db.app, name="db")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"tessera {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    db_url: DbOption = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Tessera: hash media, keep banks of known terrorist content, and match against them."""
+    del version
+    STATE.reset(db_url)
+
+
+def progress_bar(total: int) -> Progress:
+    """A progress bar on stderr (hidden when there is a single file)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=total <= 1,
+    )
+
+
+def report_failure(result: HashResult) -> None:
+    """One clear line naming the file and the reason."""
+    err.print(f"[bold red]error:[/] {result.path}: {result.error}", markup=True)
+
+
+@app.command("hash")
+@reports_errors
+def hash_command(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (folders recurse).")],
+) -> None:
+    """Hash files: one JSON object per file on stdout (path, media kind, signals or error)."""
+    limits = STATE.settings().media_limits()
+    files = list(expand_paths(paths))
+    failed = 0
+    with progress_bar(len(files)) as progress:
+        task = progress.add_task("hashing", total=len(files))
+        for path in files:
+            result = hash_path(path, limits)
+            out.print(json.dumps(result.as_json()), markup=False, highlight=False)
+            if not result.ok:
+                failed += 1
+                report_failure(result)
+            progress.advance(task)
+    if failed:
+        raise fail(f"{failed} of {len(files)} file(s) could not be hashed")
+
+
+def _print_matches(label: str, matches: list[Match]) -> None:
+    if not matches:
+        out.print(f"{label}: [dim]no match[/]")
+        return
+    table = Table(title=f"{label}: {len(matches)} match(es)", title_justify="left")
+    for column in ("bank", "entry", "signal", "distance", "labels", "transform"):
+        table.add_column(column)
+    for m in matches:
+        table.add_row(
+            m.bank,
+            m.entry_uuid,
+            m.signal_type,
+            f"{m.distance} / {m.threshold}",
+            ", ".join(m.labels),
+            m.transform or "",
+        )
+    out.print(table)
+
+
+@app.command("match")
+@reports_errors
+def match_command(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files or folders to match (folders recurse).")
+    ] = None,
+    signal: Annotated[
+        list[str] | None,
+        typer.Option("--signal", "-s", help="Match a signal given as TYPE:VALUE (repeatable)."),
+    ] = None,
+    bank_names: Annotated[
+        list[str] | None, typer.Option("--bank", "-b", help="Only these banks (repeatable).")
+    ] = None,
+    dihedral: Annotated[
+        bool, typer.Option("--dihedral", help="Also match images rotated or flipped (8 ways).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per item.")] = False,
+    db_url: DbOption = None,
+) -> None:
+    """Match files or signals against the banks; each match names bank, entry, type, distance."""
+    if not paths and not signal:
+        raise fail("give files or folders to match, or --signal TYPE:VALUE", code=2)
+    queries = [parse_signal(s) for s in signal or []]
+    store = STATE.store(db_url)
+    settings = STATE.settings(db_url)
+    matcher = Matcher(store)
+    matcher.load()
+    banks = set(bank_names) if bank_names else None
+
+    def emit(label: str, key: str, matches: list[Match]) -> None:
+        if as_json:
+            payload = {key: label, "matches": [m.as_json() for m in matches]}
+            out.print(json.dumps(payload), markup=False, highlight=False)
+        else:
+            _print_matches(label, matches)
+
+    for query in queries:
+        emit(f"{query.type}:{query.value}", "signal", matcher.match([Query(query)], banks))
+    files = list(expand_paths(paths or []))
+    failed = 0
+    with progress_bar(len(files)) as progress:
+        task = progress.add_task("matching", total=len(files))
+        for path in files:
+            result = hash_path(path, settings.media_limits(), keep_content=dihedral)
+            progress.advance(task)
+            if not result.ok:
+                failed += 1
+                report_failure(result)
+                if as_json:
+                    out.print(json.dumps(result.as_json()), markup=False, highlight=False)
+                continue
+            emit(str(path), "path", matcher.match(queries_for(result, dihedral), banks))
+    if failed:
+        raise fail(f"{failed} of {len(files)} file(s) could not be hashed")
+
+
+@app.command("demo")
+@reports_errors
+def demo_command(
+    workdir: Annotated[
+        Path, typer.Option(help="Folder for the demo's images and database.")
+    ] = Path("demo"),
+) -> None:
+    """A guided tour: create a bank, add images, match edited copies, print the matches."""
+    from tessera.cli.demo import run_demo
+
+    run_demo(workdir)

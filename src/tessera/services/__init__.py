@@ -1,0 +1,1 @@
+"""Use cases the adapters (CLI now, HTTP API later) call: hashing, banks, matching."""

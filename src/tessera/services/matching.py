@@ -1,0 +1,245 @@
+"""Matching: in-memory indexes per signal type, kept current from the change log.
+
+Flow:
+1. ``load`` notes the change-log position, then fills one index per signal type with every
+   matchable signal (active or disputed entries of enabled banks);
+2. ``refresh`` applies the changes after that position (idempotently: adding an id that is there
+   replaces it), so an entry is matchable as soon as a refresh runs after its commit; ``follow``
+   runs refresh on a background thread every ``follow_interval_s``;
+3. ``match`` queries each signal's index at the widest threshold any bank uses for its type,
+   resolves hits to entries and banks in the store, and keeps the hits within each bank's own
+   threshold. A query may carry a transform name (dihedral matching queries 8 variants of a PDQ
+   hash); the best distance per matched signal wins.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tessera.errors import NotFound
+from tessera.index.base import SignalIndex
+from tessera.services.hashing import HashResult
+from tessera.signals.base import Signal, SignalType
+from tessera.signals.registry import all_signal_types
+from tessera.store.records import Bank, Change, ChangeKind, EntryStatus
+from tessera.store.repository import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One signal to look up; ``transform`` names the variant it is (e.g. ``rotate90``)."""
+
+    signal: Signal
+    transform: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A query signal within threshold of a bank entry's signal."""
+
+    bank: str
+    entry_uuid: str
+    signal_type: str
+    distance: int
+    threshold: int
+    query_value: str
+    matched_value: str
+    labels: tuple[str, ...]
+    entry_status: str
+    created_by: str
+    transform: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The match as `tessera match --json` prints it."""
+        out: dict[str, Any] = {
+            "bank": self.bank,
+            "entry": self.entry_uuid,
+            "signal_type": self.signal_type,
+            "distance": self.distance,
+            "threshold": self.threshold,
+            "query": self.query_value,
+            "matched": self.matched_value,
+            "labels": list(self.labels),
+            "entry_status": self.entry_status,
+            "created_by": self.created_by,
+        }
+        if self.transform is not None:
+            out["transform"] = self.transform
+        return out
+
+
+def queries_for(result: HashResult, transformed: bool = False) -> list[Query]:
+    """The queries for a hashed file; with ``transformed``, also its types' transformed variants."""
+    queries = [Query(s) for s in result.signals]
+    if transformed and result.content is not None:
+        types = all_signal_types()
+        for s in result.signals:
+            signal_type = types.get(s.type)
+            if signal_type is not None:
+                queries += [Query(v, name) for name, v in signal_type.transformed(result.content)]
+    return queries
+
+
+class Matcher:
+    """Indexes of a store's matchable signals, kept current by following its change log."""
+
+    def __init__(self, store: Store, signal_types: Iterable[type[SignalType]] | None = None):
+        self.store = store
+        types = list(signal_types) if signal_types is not None else all_signal_types().values()
+        self.signal_types: dict[str, type[SignalType]] = {t.name: t for t in types}
+        self.cursor = 0
+        self._indexes: dict[str, SignalIndex] = {}
+        self._banks: dict[str, Bank] = {}
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- keeping current -----------------------------------------------------------------------
+
+    def load(self) -> None:
+        """(Re)build every index from the store; changes after this point come via refresh."""
+        cursor = self.store.latest_seq()
+        banks = {b.uuid: b for b, _ in self.store.list_banks()}
+        indexes: dict[str, SignalIndex] = {}
+        for name, signal_type in self.signal_types.items():
+            index = signal_type.new_index()
+            for page in self.store.iter_matchable_signals(name):
+                index.add(page)
+            indexes[name] = index
+        with self._lock:
+            self.cursor, self._banks, self._indexes = cursor, banks, indexes
+
+    def refresh(self, page: int = 1000) -> int:
+        """Apply every change committed since the last refresh; returns how many were applied."""
+        applied = 0
+        while True:
+            with self._lock:
+                changes = self.store.changes_after(self.cursor, page)
+                for change in changes:
+                    if self._apply(change):
+                        return applied + 1  # a full reload happened; it covers the rest
+                    self.cursor = change.seq
+                applied += len(changes)
+            if len(changes) < page:
+                return applied
+
+    def _apply(self, change: Change) -> bool:
+        """Apply one change to the indexes; True when it required (and did) a full reload."""
+        p = change.payload
+        if change.kind in (ChangeKind.BANK_CREATED, ChangeKind.BANK_UPDATED):
+            old = self._banks.get(change.bank_uuid)
+            if old is not None and old.enabled != bool(p["enabled"]):
+                self.load()  # a bank was switched on or off: rebuild rather than track per bank
+                return True
+            self._banks = {b.uuid: b for b, _ in self.store.list_banks()}
+        elif change.kind is ChangeKind.BANK_DELETED:
+            self._banks.pop(change.bank_uuid, None)
+            for type_name, ids in dict(p.get("signal_ids", {})).items():
+                if type_name in self._indexes:
+                    self._indexes[type_name].remove(int(i) for i in ids)
+        elif change.kind in (ChangeKind.ENTRY_ADDED, ChangeKind.ENTRY_UPDATED):
+            bank = self._banks.get(change.bank_uuid)
+            live = p["status"] != EntryStatus.RETIRED.value and bank is not None and bank.enabled
+            self._apply_signals(p["signals"], live)
+        elif change.kind is ChangeKind.ENTRY_REMOVED:
+            self._apply_signals(p["signals"], live=False)
+        return False
+
+    def _apply_signals(self, signals: list[dict[str, Any]], live: bool) -> None:
+        for s in signals:
+            index = self._indexes.get(s["type"])
+            if index is None:
+                continue
+            if live:
+                index.add([(int(s["id"]), s["value"])])
+            else:
+                index.remove([int(s["id"])])
+
+    def follow(self, interval_s: float) -> None:
+        """Start a background thread that refreshes every ``interval_s`` seconds."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+
+        def run() -> None:
+            while not self._stop.wait(interval_s):
+                self.refresh()
+
+        self._thread = threading.Thread(target=run, name="tessera-matcher-follow", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the background refresh thread, if any."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def size(self, signal_type: str) -> int:
+        """How many signals of a type the index holds."""
+        with self._lock:
+            index = self._indexes.get(signal_type)
+            return len(index) if index is not None else 0
+
+    # -- matching ------------------------------------------------------------------------------
+
+    def _radius(self, signal_type: type[SignalType], banks: Collection[Bank]) -> int:
+        widest = max(
+            (b.threshold_for(signal_type.name, signal_type.default_threshold) for b in banks),
+            default=signal_type.default_threshold,
+        )
+        return min(widest, signal_type.max_threshold)
+
+    def match(self, queries: Sequence[Query], banks: Collection[str] | None = None) -> list[Match]:
+        """Every bank entry within its bank's threshold of any query, best distance first."""
+        with self._lock:
+            candidates = [b for b in self._banks.values() if b.enabled]
+            if banks is not None:
+                known = {b.name for b in self._banks.values()}
+                for name in banks:
+                    if name not in known:
+                        raise NotFound(f"no bank named {name!r}")
+                candidates = [b for b in candidates if b.name in banks]
+            hits: dict[int, tuple[int, Query]] = {}
+            for query in queries:
+                signal_type = self.signal_types.get(query.signal.type)
+                index = self._indexes.get(query.signal.type)
+                if signal_type is None or index is None or not candidates:
+                    continue
+                radius = self._radius(signal_type, candidates)
+                for hit in index.query(query.signal.value, radius):
+                    best = hits.get(hit.id)
+                    if best is None or hit.distance < best[0]:
+                        hits[hit.id] = (hit.distance, query)
+        owners = self.store.resolve_signals(hits)
+        matches: list[Match] = []
+        for signal_id, (distance, query) in hits.items():
+            owner = owners.get(signal_id)
+            if owner is None or owner.entry_status is EntryStatus.RETIRED:
+                continue
+            if not owner.bank.enabled or (banks is not None and owner.bank.name not in banks):
+                continue
+            signal_type = self.signal_types[owner.signal.type]
+            threshold = owner.bank.threshold_for(signal_type.name, signal_type.default_threshold)
+            if distance > threshold:
+                continue
+            matches.append(
+                Match(
+                    bank=owner.bank.name,
+                    entry_uuid=owner.entry_uuid,
+                    signal_type=owner.signal.type,
+                    distance=distance,
+                    threshold=threshold,
+                    query_value=query.signal.value,
+                    matched_value=owner.signal.value,
+                    labels=owner.entry_labels,
+                    entry_status=owner.entry_status.value,
+                    created_by=owner.created_by,
+                    transform=query.transform,
+                )
+            )
+        matches.sort(key=lambda m: (m.distance, m.bank, m.entry_uuid, m.signal_type))
+        return matches
