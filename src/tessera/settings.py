@@ -1,4 +1,4 @@
-"""Settings: one pydantic-settings class, from the environment (``TESSERA_*``) and an optional TOML file.
+"""Settings: one pydantic-settings class, from the environment (``TESSERA_*``) and a TOML file.
 
 Precedence, highest first: explicit arguments (the CLI's ``--db``), environment variables, the TOML
 file named by ``TESSERA_CONFIG`` (default ``./tessera.toml`` when present), then the defaults here.

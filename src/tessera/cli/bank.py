@@ -156,9 +156,7 @@ def add(
     ] = None,
     signal: Annotated[
         list[str] | None,
-        typer.Option(
-            "--signal", "-s", help="Add an entry from TYPE:VALUE (repeatable: one entry)."
-        ),
+        typer.Option("--signal", "-s", help="Add one entry from TYPE:VALUE (repeatable)."),
     ] = None,
     label: Labels = None,
     criterion: Criterion = "",

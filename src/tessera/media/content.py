@@ -19,7 +19,7 @@ class MediaLimits:
 
 @dataclass(frozen=True, slots=True)
 class Content:
-    """One piece of content to hash: its bytes, what kind of media it is, and a name for messages."""
+    """One piece of content to hash: its bytes, its media kind, and a name for messages."""
 
     data: bytes
     kind: MediaKind

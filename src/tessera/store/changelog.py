@@ -21,7 +21,7 @@ ChangeRow = tuple[ChangeKind, str, str | None, dict[str, Any]]
 
 
 def append(conn: Connection, rows: Sequence[ChangeRow]) -> None:
-    """Append changes (kind, bank uuid, entry uuid, payload) within the caller's write transaction."""
+    """Append (kind, bank uuid, entry uuid, payload) rows inside the caller's write transaction."""
     if not rows:
         return
     now = utcnow()
