@@ -135,3 +135,12 @@ def test_delete_bank_cascades_and_lists_signal_ids(store: Store) -> None:
     assert ids == sorted(s.id for e in added for s in e.signals)
     store.create_bank("b")
     assert list(store.iter_entries("b")) == []
+
+
+def test_an_entry_copied_from_another_bank_gets_its_own_uuid(store: Store) -> None:
+    store.create_bank("a")
+    store.create_bank("b")
+    (original,) = store.add_entries("a", [entry(1)]).added
+    (copy,) = store.add_entries("b", [entry(1, uuid=original.uuid)]).added
+    assert copy.uuid != original.uuid and copy.bank_name == "b"
+    assert store.add_entries("b", [entry(1, uuid=copy.uuid)]).duplicates[0][1] == copy.uuid

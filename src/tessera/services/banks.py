@@ -159,6 +159,7 @@ def export_bank(
             n = fmt.write(store.iter_entries(bank_name, include_retired=include_retired), stream)
         tmp.replace(path)  # a reader never sees a half-written export
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise InputError(f"{path}: cannot write: {e.strerror or e}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
     return n

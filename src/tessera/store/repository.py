@@ -185,8 +185,9 @@ class Store:
     def add_entries(self, bank_name: str, new: Iterable[NewEntry]) -> AddResult:
         """Add entries in one transaction; ones already in the bank are skipped, not added twice.
 
-        An entry is already present when its uuid exists, or when an entry of the bank that is not
-        retired has the same identity (the same file digest, or with no digest the same signals).
+        An entry is already present when the bank has its uuid, or when an entry of the bank that is
+        not retired has the same identity (the same file digest, or without one the same signals).
+        An entry whose uuid another bank holds is a copy and gets a new uuid.
         """
         added: list[Entry] = []
         duplicates: list[tuple[NewEntry, str]] = []
@@ -241,11 +242,12 @@ class Store:
             return
         known = self._existing_identities(conn, bank, chunk)
         wanted_uuids = [e.uuid for e in chunk if e.uuid]
+        taken: set[str] = set()  # uuids of this bank's entries
+        elsewhere: set[str] = set()  # uuids held by entries of other banks
         if wanted_uuids:
-            q = sa.select(entries.c.uuid).where(entries.c.uuid.in_(wanted_uuids))
-            taken = {r.uuid for r in conn.execute(q)}
-        else:
-            taken = set()
+            q = sa.select(entries.c.uuid, entries.c.bank_id).where(entries.c.uuid.in_(wanted_uuids))
+            for r in conn.execute(q):
+                (taken if int(r.bank_id) == bank.id else elsewhere).add(r.uuid)
         now = utcnow()
         fresh: list[tuple[NewEntry, dict[str, Any]]] = []
         for item in chunk:
@@ -258,7 +260,9 @@ class Store:
             if ident in known:
                 duplicates.append((item, known[ident]))
                 continue
-            entry_uuid = item.uuid or str(uuidlib.uuid4())
+            # A uuid another bank holds makes this entry a copy, which gets its own uuid.
+            reuse = item.uuid and item.uuid not in elsewhere
+            entry_uuid = item.uuid if reuse and item.uuid else str(uuidlib.uuid4())
             known[ident] = entry_uuid
             taken.add(entry_uuid)
             fresh.append(

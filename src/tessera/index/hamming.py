@@ -1,0 +1,464 @@
+"""The Hamming range index that serves PDQ: every stored 256-bit hash within a radius, exactly.
+
+The index is a log-structured pair of segments behind one published snapshot:
+
+- the **main** segment (``_mih.MihSegment``) is immutable: rows sorted by signal id, searched by
+  multi-index hashing (or by a brute-force scan when the radius is too large for MIH to pay);
+- the **delta** is an append-only buffer of recent additions, searched by brute force;
+- **tombstones** are sorted arrays of main and delta rows that were removed or replaced.
+
+Flow:
+
+1. ``add_array`` (or ``add``) first tombstones the rows that currently hold the given ids, then
+   appends the new rows to the delta and publishes a new snapshot: the entry is matchable as soon
+   as the call returns. Adding to an empty index builds the main segment directly.
+2. ``remove_array`` (or ``remove``) tombstones rows and publishes.
+3. When the delta reaches ``delta_limit`` rows (or a tenth of the main segment is tombstoned), a
+   merge builds a new main segment from the live rows of a snapshot, on a background thread by
+   default. Writes go on meanwhile; the ids they remove or replace are recorded, and the new
+   segment is installed with those rows tombstoned and with the delta rows added since.
+4. ``query_array`` reads the current snapshot once and searches it: main hits minus tombstones,
+   plus delta hits, sorted by query, distance and id. ``query`` and ``query_many`` parse hex and
+   call it.
+5. ``save`` writes a snapshot to one ``.npz`` file, tables included, so ``load`` needs no rebuild.
+
+Concurrency guarantee: any number of threads may query while one or more threads write. Queries
+take no lock: each reads one immutable snapshot, so it sees every add or remove call either
+entirely or not at all, and it sees every call that returned before the query started. Writers
+(and the install step of a merge) are serialised by one lock; a merge's build runs outside it, so
+neither queries nor writers wait for a build. The delta buffer is only ever written beyond the
+rows a published snapshot covers. This relies on the GIL ordering the buffer writes before the
+snapshot's publication (CPython 3.11).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from tessera.errors import InvalidSetting, StoreError
+from tessera.index._mih import (
+    MAX_TABLES,
+    MIN_TABLES,
+    STRATEGIES,
+    Hits,
+    MihSegment,
+    Strategy,
+    choose_tables,
+)
+from tessera.index._words import (
+    HASH_BITS,
+    WORDS,
+    Int64s,
+    Words,
+    as_words,
+    brute_force,
+    format_hex,
+    parse_hex,
+)
+from tessera.index.base import IndexHit, SignalIndex
+
+__all__ = ["HammingIndex", "HammingMatches", "format_hex", "parse_hex"]
+
+SNAPSHOT_FORMAT = 1
+# Batches at least this large are split across worker threads (numpy releases the GIL in its
+# gathers, so two threads serve ~1.5x the queries of one on two cores).
+_PARALLEL_QUERIES = 64
+_EMPTY_IDS = np.empty(0, dtype=np.int64)
+
+
+class HammingMatches(NamedTuple):
+    """Matches of a batch: parallel arrays sorted by query index, then distance, then id."""
+
+    query_index: Int64s
+    ids: Int64s
+    distances: NDArray[np.int32]
+
+
+@dataclass(frozen=True, eq=False)
+class _Snapshot:
+    """What a query reads: never mutated once published (delta rows beyond ``delta_rows`` aside)."""
+
+    main: MihSegment
+    main_dead: Int64s
+    delta_hashes: Words
+    delta_ids: Int64s
+    delta_rows: int
+    delta_dead: Int64s
+    size: int
+
+
+def _sorted_member(sorted_values: Int64s, values: NDArray[np.integer]) -> NDArray[np.bool_]:
+    """Which ``values`` occur in ``sorted_values``."""
+    if sorted_values.size == 0:
+        return np.zeros(len(values), dtype=np.bool_)
+    pos = np.searchsorted(sorted_values, values).clip(max=sorted_values.size - 1)
+    return np.asarray(sorted_values[pos] == values)
+
+
+def _rows_of(sorted_ids: Int64s, ids: Int64s) -> Int64s:
+    """Rows of ``sorted_ids`` that hold any of ``ids`` (absent ids are skipped)."""
+    if sorted_ids.size == 0:
+        return _EMPTY_IDS
+    rows: Int64s = np.searchsorted(sorted_ids, ids).clip(max=sorted_ids.size - 1)
+    found: Int64s = rows[sorted_ids[rows] == ids]
+    return found
+
+
+def _last_of_each(ids: Int64s) -> NDArray[np.intp]:
+    """Positions of the last occurrence of each distinct id, in input order."""
+    _, from_end = np.unique(ids[::-1], return_index=True)
+    return np.sort(len(ids) - 1 - from_end)
+
+
+class HammingIndex(SignalIndex):
+    """Exact Hamming range search over 256-bit hashes (PDQ), kept current by adds and removes."""
+
+    def __init__(
+        self,
+        *,
+        delta_limit: int = 8192,
+        background_merge: bool = True,
+        tables: int | None = None,
+        table_bytes_per_hash: float = 110.0,
+        tuned_radius: int = 31,
+        threads: int | None = None,
+        strategy: Strategy = "auto",
+    ) -> None:
+        """Tuning only: every argument has a default measured on 10M PDQ hashes.
+
+        ``delta_limit``: delta rows that trigger a merge (each costs ~11 ns per query).
+        ``background_merge``: merge on a thread (True) or inside the write that triggers it.
+        ``tables``: fix the MIH table count (0: none; None: chosen by cost for each build).
+        ``table_bytes_per_hash``: memory the tables may take per hash when chosen by cost.
+        ``tuned_radius``: the radius the table count is chosen for (PDQ's default, 31).
+        ``threads``: worker threads for first loads and for large query batches.
+        ``strategy``: "auto" picks MIH or a scan per radius by cost; "tables"/"scan" force one.
+        """
+        if delta_limit < 1:
+            raise InvalidSetting("delta_limit must be at least 1")
+        if tables is not None and tables != 0 and not MIN_TABLES <= tables <= MAX_TABLES:
+            raise InvalidSetting(f"tables must be 0 or {MIN_TABLES}..{MAX_TABLES}, got {tables}")
+        if strategy not in STRATEGIES:
+            raise InvalidSetting(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        self._strategy: Strategy = strategy
+        self._delta_limit = delta_limit
+        self._background = background_merge
+        self._tables = tables
+        self._table_bytes = table_bytes_per_hash
+        self._tuned_radius = tuned_radius
+        self._threads = threads if threads is not None else min(4, os.cpu_count() or 1)
+        self._lock = threading.Lock()
+        self._delta_row_of: dict[int, int] = {}
+        self._merge_thread: threading.Thread | None = None
+        self._merge_error: BaseException | None = None
+        # Ids whose rows were tombstoned while a merge was building; None when none is running.
+        self._touched: list[Int64s] | None = None
+        empty = self._build_main(np.empty((0, WORDS), np.uint64), _EMPTY_IDS, threads=1)
+        self._state = self._with_delta(empty, _EMPTY_IDS, 0)
+
+    # ---- the SignalIndex contract -------------------------------------------------------------
+
+    def add(self, items: Iterable[tuple[int, str]]) -> None:
+        """Add (id, 64-char hex) pairs; an id already present is replaced."""
+        pairs = list(items)
+        ids = np.fromiter((i for i, _ in pairs), dtype=np.int64, count=len(pairs))
+        self.add_array(ids, parse_hex([v for _, v in pairs]))
+
+    def remove(self, ids: Iterable[int]) -> None:
+        """Remove ids; absent ids are ignored."""
+        self.remove_array(np.fromiter(ids, dtype=np.int64))
+
+    def query(self, value: str, threshold: int) -> list[IndexHit]:
+        """Every stored hash within ``threshold`` of ``value``, nearest first."""
+        return self.query_many([value], threshold)[0]
+
+    def query_many(self, values: Sequence[str], threshold: int) -> list[list[IndexHit]]:
+        """``query`` for each value, answered as one batch."""
+        found = self.query_array(parse_hex(values), threshold)
+        bounds = np.searchsorted(found.query_index, np.arange(len(values) + 1))
+        ids, dists = found.ids.tolist(), found.distances.tolist()
+        return [
+            [IndexHit(i, d) for i, d in zip(ids[lo:hi], dists[lo:hi], strict=True)]
+            for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
+        ]
+
+    def __len__(self) -> int:
+        return self._state.size
+
+    # ---- array API ----------------------------------------------------------------------------
+
+    def add_array(self, ids: ArrayLike, hashes: NDArray[np.generic]) -> None:
+        """Add ids (int64) with hashes as ``(N, 4)`` uint64 words or ``(N, 32)`` uint8 bytes."""
+        ids_arr = np.asarray(ids, dtype=np.int64).ravel()
+        words = as_words(hashes)
+        if len(ids_arr) != len(words):
+            raise InvalidSetting(f"{len(ids_arr)} ids for {len(words)} hashes")
+        keep = _last_of_each(ids_arr)
+        if len(keep) != len(ids_arr):
+            ids_arr, words = ids_arr[keep], words[keep]
+        with self._lock:
+            self._raise_merge_error()
+            st = self._state
+            if st.size == 0 and self._touched is None and len(ids_arr) >= self._delta_limit:
+                # A first load: build the main segment directly rather than merge a huge delta.
+                order = np.argsort(ids_arr, kind="stable")
+                main = self._build_main(words[order], ids_arr[order], self._threads)
+                self._delta_row_of = {}
+                self._state = self._with_delta(main, _EMPTY_IDS, 0)
+                return
+            st = self._tombstone(st, ids_arr)
+            self._state = self._append(st, ids_arr, words)
+            self._maybe_merge()
+
+    def remove_array(self, ids: ArrayLike) -> None:
+        """Remove ids (int64); absent ids are ignored."""
+        ids_arr = np.unique(np.asarray(ids, dtype=np.int64).ravel())
+        with self._lock:
+            self._raise_merge_error()
+            self._state = self._tombstone(self._state, ids_arr)
+            self._maybe_merge()
+
+    def query_array(self, queries: NDArray[np.generic], radius: int) -> HammingMatches:
+        """Every (query index, id, distance) within ``radius`` for ``(Q, 4)``/``(Q, 32)`` hashes."""
+        if radius < 0:
+            raise InvalidSetting(f"radius must be at least 0, got {radius}")
+        words = as_words(queries)
+        radius = min(radius, HASH_BITS)
+        st = self._state  # one snapshot for the whole batch
+        if len(words) < _PARALLEL_QUERIES or self._threads < 2:
+            q, ids, d = self._search(st, words, radius)
+        else:
+            chunks = np.array_split(np.arange(len(words)), self._threads)
+            with ThreadPoolExecutor(self._threads) as pool:
+                parts = list(pool.map(lambda c: self._search(st, words[c], radius), chunks))
+            starts = [int(c[0]) if c.size else 0 for c in chunks]
+            q = np.concatenate([p[0] + s for p, s in zip(parts, starts, strict=True)])
+            ids = np.concatenate([p[1] for p in parts])
+            d = np.concatenate([p[2] for p in parts])
+        order = np.lexsort((ids, d, q))
+        return HammingMatches(q[order], ids[order], d[order].astype(np.int32))
+
+    # ---- snapshot file ------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the current contents, tables included, to one ``.npz`` file (atomically)."""
+        st = self._state
+        arrays: dict[str, Any] = {
+            "format": np.array([SNAPSHOT_FORMAT]),
+            "hashes": st.main.hashes,
+            "ids": st.main.ids,
+            "widths": np.array(st.main.widths, dtype=np.int64),
+            "offsets": st.main.offsets,
+            "perm": st.main.perm,
+            "occupancy": np.array(st.main.occupancy, dtype=np.float64),
+            "main_dead": st.main_dead,
+            "delta_hashes": st.delta_hashes[: st.delta_rows],
+            "delta_ids": st.delta_ids[: st.delta_rows],
+            "delta_dead": st.delta_dead,
+        }
+        target = Path(path)
+        partial = target.with_name(target.name + ".partial")
+        with partial.open("wb") as f:
+            np.savez(f, **arrays)
+        partial.replace(target)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], **options: Any) -> HammingIndex:
+        """An index with the contents ``save`` wrote; ``options`` as for the constructor."""
+        index = cls(**options)
+        with np.load(path, allow_pickle=False) as data:
+            if int(data["format"][0]) != SNAPSHOT_FORMAT:
+                raise StoreError(f"{path}: unknown Hamming index snapshot format {data['format']}")
+            main = MihSegment(
+                data["hashes"],
+                data["ids"],
+                tuple(int(b) for b in data["widths"]),
+                data["offsets"],
+                data["perm"],
+                tuple(float(x) for x in data["occupancy"]),
+            )
+            live = np.setdiff1d(np.arange(len(data["delta_ids"])), data["delta_dead"])
+            st = index._with_delta(main, data["main_dead"], len(live))
+            index._state = index._append(st, data["delta_ids"][live], data["delta_hashes"][live])
+        return index
+
+    # ---- maintenance --------------------------------------------------------------------------
+
+    def merge(self) -> None:
+        """Fold the delta and tombstones into a new main segment now, and wait for it."""
+        while True:
+            self.wait_for_merge()
+            with self._lock:
+                self._raise_merge_error()
+                if self._touched is not None:
+                    continue  # another writer started a background merge meanwhile
+                st = self._state
+                if st.delta_rows or st.main_dead.size:
+                    self._touched = []
+                    self._install(st, self._merged_main(st, self._threads))
+                return
+
+    def wait_for_merge(self, timeout: float | None = None) -> None:
+        """Wait until no background merge is running (or ``timeout`` seconds pass)."""
+        thread = self._merge_thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def describe(self) -> dict[str, int]:
+        """Sizes for monitoring and benchmarks: rows per segment, tables, array bytes."""
+        st = self._state
+        main = st.main
+        nbytes = sum(
+            a.nbytes
+            for a in (main.hashes, main.ids, main.offsets, main.perm, st.main_dead, st.delta_dead)
+        )
+        nbytes += st.delta_hashes.nbytes + st.delta_ids.nbytes
+        return {
+            "size": st.size,
+            "main_rows": len(main.ids),
+            "main_dead": int(st.main_dead.size),
+            "delta_rows": st.delta_rows - int(st.delta_dead.size),
+            "tables": len(main.widths),
+            "nbytes": nbytes,
+        }
+
+    # ---- internals (writers hold self._lock) --------------------------------------------------
+
+    def _build_main(self, hashes: Words, ids: Int64s, threads: int) -> MihSegment:
+        tables = self._tables
+        if tables is None:
+            tables = choose_tables(len(ids), self._tuned_radius, self._table_bytes)
+        if not len(ids) or self._strategy == "scan":
+            tables = 0
+        return MihSegment.build(hashes, ids, tables, threads)
+
+    def _with_delta(self, main: MihSegment, main_dead: Int64s, room: int) -> _Snapshot:
+        """A snapshot of ``main`` with an empty delta buffer with space for ``room`` rows."""
+        capacity = max(2 * room, self._delta_limit, 16)
+        buffer = np.empty((capacity, WORDS), dtype=np.uint64)
+        size = len(main.ids) - int(main_dead.size)
+        return _Snapshot(main, main_dead, buffer, np.empty(capacity, np.int64), 0, _EMPTY_IDS, size)
+
+    def _tombstone(self, st: _Snapshot, ids: Int64s) -> _Snapshot:
+        """``st`` with the live rows holding ``ids`` tombstoned (not yet published)."""
+        main_ids = st.main.ids
+        main_rows = _rows_of(main_ids, ids)
+        main_rows = main_rows[~_sorted_member(st.main_dead, main_rows)]
+        delta_rows = [self._delta_row_of.pop(i, -1) for i in ids.tolist()]
+        delta_killed = np.array([r for r in delta_rows if r >= 0], dtype=np.int64)
+        killed = main_rows.size + delta_killed.size
+        if not killed:
+            return st
+        if self._touched is not None:
+            self._touched.append(main_ids[main_rows])
+            self._touched.append(st.delta_ids[delta_killed])
+        return _Snapshot(
+            st.main,
+            np.union1d(st.main_dead, main_rows),
+            st.delta_hashes,
+            st.delta_ids,
+            st.delta_rows,
+            np.union1d(st.delta_dead, delta_killed),
+            st.size - killed,
+        )
+
+    def _append(self, st: _Snapshot, ids: Int64s, words: Words) -> _Snapshot:
+        """``st`` with rows appended to the delta (ids must be absent from ``st``)."""
+        n, k = st.delta_rows, len(ids)
+        hashes, id_buf = st.delta_hashes, st.delta_ids
+        if n + k > len(id_buf):
+            # Published rows are never rewritten, so older snapshots keep the old buffers.
+            capacity = max(2 * (n + k), self._delta_limit)
+            hashes = np.empty((capacity, WORDS), dtype=np.uint64)
+            id_buf = np.empty(capacity, dtype=np.int64)
+            hashes[:n], id_buf[:n] = st.delta_hashes[:n], st.delta_ids[:n]
+        hashes[n : n + k] = words
+        id_buf[n : n + k] = ids
+        self._delta_row_of.update(zip(ids.tolist(), range(n, n + k), strict=True))
+        return _Snapshot(st.main, st.main_dead, hashes, id_buf, n + k, st.delta_dead, st.size + k)
+
+    def _needs_merge(self, st: _Snapshot) -> bool:
+        dead_limit = max(self._delta_limit, len(st.main.ids) // 10)
+        return st.delta_rows >= self._delta_limit or st.main_dead.size >= dead_limit
+
+    def _maybe_merge(self) -> None:
+        st = self._state
+        if self._touched is not None or not self._needs_merge(st):
+            return
+        self._touched = []
+        if not self._background:
+            self._install(st, self._merged_main(st, self._threads))
+            return
+        self._merge_thread = threading.Thread(
+            target=self._merge_in_background, args=(st,), name="hamming-merge", daemon=True
+        )
+        self._merge_thread.start()
+
+    def _merge_in_background(self, st: _Snapshot) -> None:
+        """Build merged segments until the delta is small again; runs on the merge thread."""
+        try:
+            while True:
+                main = self._merged_main(st, threads=1)  # leave the other cores to queries
+                with self._lock:
+                    self._install(st, main)
+                    st = self._state
+                    if not self._needs_merge(st):
+                        return
+                    self._touched = []
+        except BaseException as error:  # kept for the next writer: a thread cannot raise it
+            with self._lock:
+                self._merge_error = error
+                self._touched = None
+
+    def _merged_main(self, st: _Snapshot, threads: int) -> MihSegment:
+        """A main segment of the live rows of ``st``, sorted by id."""
+        main_ids = np.delete(st.main.ids, st.main_dead)
+        main_hashes = np.delete(st.main.hashes, st.main_dead, axis=0)
+        live = np.setdiff1d(np.arange(st.delta_rows), st.delta_dead)
+        order = live[np.argsort(st.delta_ids[live], kind="stable")]
+        at = np.searchsorted(main_ids, st.delta_ids[order])
+        ids = np.insert(main_ids, at, st.delta_ids[order])
+        hashes = np.insert(main_hashes, at, st.delta_hashes[order], axis=0)
+        return self._build_main(hashes, ids, threads)
+
+    def _install(self, base: _Snapshot, main: MihSegment) -> None:
+        """Publish ``main`` (built from ``base``) with the writes made since ``base`` reapplied."""
+        cur = self._state
+        touched = np.concatenate(self._touched) if self._touched else _EMPTY_IDS
+        self._touched = None
+        dead = np.unique(_rows_of(main.ids, touched))
+        tail = np.setdiff1d(np.arange(base.delta_rows, cur.delta_rows), cur.delta_dead)
+        st = self._with_delta(main, dead, len(tail))
+        self._delta_row_of = {}
+        self._state = self._append(st, cur.delta_ids[tail], cur.delta_hashes[tail])
+
+    def _raise_merge_error(self) -> None:
+        error, self._merge_error = self._merge_error, None
+        if error is not None:
+            raise error
+
+    def _search(self, st: _Snapshot, words: Words, radius: int) -> Hits:
+        """Hits of ``words`` in snapshot ``st``: (query index, id, distance), unsorted."""
+        q, rows, d = st.main.search(words, radius, self._strategy)
+        if st.main_dead.size:
+            alive = ~_sorted_member(st.main_dead, rows)
+            q, rows, d = q[alive], rows[alive], d[alive]
+        ids = st.main.ids[rows]
+        if st.delta_rows:
+            dq, drows, dd = brute_force(st.delta_hashes[: st.delta_rows], words, radius)
+            if st.delta_dead.size:
+                alive = ~_sorted_member(st.delta_dead, drows)
+                dq, drows, dd = dq[alive], drows[alive], dd[alive]
+            q = np.concatenate([q, dq])
+            ids = np.concatenate([ids, st.delta_ids[drows]])
+            d = np.concatenate([d, dd])
+        return q, ids, d
