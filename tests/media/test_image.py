@@ -65,10 +65,12 @@ def png_file(
 
 
 def luma_of(data: bytes, **options: int) -> Luma:
+    """Decode image bytes."""
     return decode_luma(Content.from_bytes(data), **options)
 
 
 def as_grey(image: Image.Image) -> npt.NDArray[np.float32]:
+    """The float luma of a Pillow image, computed directly."""
     return luma_from_rgb(np.asarray(image.convert("RGB")))
 
 
@@ -90,6 +92,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "flipped.png": bytes(flipped),
         "zero-width.png": png_file(0, 10),
         "bomb.png": png_file(20000, 20000),
+        # A real 120-megapixel black image, 1 bit a pixel: its 15 MB of rows deflate to ~15 KB.
+        "zip-bomb.png": png_file(12000, 10000, bytes(10000 * 1501), bit_depth=1),
         "heic.heic": b"\x00\x00\x00\x18ftypheic" + bytes(64),
     }
     for name, data in made.items():
@@ -127,11 +131,15 @@ def test_empty_and_non_image_content_are_refused() -> None:
         decode_luma(Content.from_bytes(b"plain text, not a picture"))
 
 
-def test_a_bomb_is_refused_from_its_header(files: dict[str, Path]) -> None:
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [("bomb.png", "20000x20000 = 400000000"), ("zip-bomb.png", "12000x10000 = 120000000")],
+)
+def test_a_bomb_is_refused_from_its_header(files: dict[str, Path], name: str, size: str) -> None:
+    assert files[name].stat().st_size < 100_000
     with pytest.raises(MediaLimitExceeded) as refused:
-        decode_luma(Content.from_path(files["bomb.png"]))
-    assert "20000x20000 = 400000000 pixels" in str(refused.value)
-    assert "limit of 100000000" in str(refused.value)
+        decode_luma(Content.from_path(files[name]), reduce_to=192)
+    assert f"{size} pixels, over the limit of 100000000" in str(refused.value)
 
 
 def test_the_pixel_limit_is_the_contents_own() -> None:

@@ -73,6 +73,7 @@ SNAPSHOT_FORMAT = 1
 # gathers, so two threads serve ~1.5x the queries of one on two cores).
 _PARALLEL_QUERIES = 64
 _EMPTY_IDS = np.empty(0, dtype=np.int64)
+_NO_WORDS = np.empty((0, WORDS), dtype=np.uint64)
 
 
 class HammingMatches(NamedTuple):
@@ -113,10 +114,16 @@ def _rows_of(sorted_ids: Int64s, ids: Int64s) -> Int64s:
     return found
 
 
-def _last_of_each(ids: Int64s) -> NDArray[np.intp]:
-    """Positions of the last occurrence of each distinct id, in input order."""
-    _, from_end = np.unique(ids[::-1], return_index=True)
-    return np.sort(len(ids) - 1 - from_end)
+def _sorted_unique(ids: Int64s, words: Words) -> tuple[Int64s, Words]:
+    """The rows sorted by id, keeping the last row given for an id that repeats."""
+    if ids.size < 2 or bool(np.all(ids[1:] > ids[:-1])):
+        return ids, words  # the store hands ids in order: skip the sort and the copy
+    order = np.argsort(ids, kind="stable")
+    ordered = ids[order]
+    last = np.ones(ids.size, dtype=np.bool_)
+    last[:-1] = ordered[1:] != ordered[:-1]
+    order = order[last]
+    return ids[order], words[order]
 
 
 class HammingIndex(SignalIndex):
@@ -202,20 +209,16 @@ class HammingIndex(SignalIndex):
         words = as_words(hashes)
         if len(ids_arr) != len(words):
             raise InvalidSetting(f"{len(ids_arr)} ids for {len(words)} hashes")
-        keep = _last_of_each(ids_arr)
-        if len(keep) != len(ids_arr):
-            ids_arr, words = ids_arr[keep], words[keep]
+        ids_arr, words = _sorted_unique(ids_arr, words)
         with self._lock:
             self._raise_merge_error()
-            st = self._state
-            if st.size == 0 and self._touched is None and len(ids_arr) >= self._delta_limit:
-                # A first load: build the main segment directly rather than merge a huge delta.
-                order = np.argsort(ids_arr, kind="stable")
-                main = self._build_main(words[order], ids_arr[order], self._threads)
-                self._delta_row_of = {}
-                self._state = self._with_delta(main, _EMPTY_IDS, 0)
+            st = self._tombstone(self._state, ids_arr)
+            if len(ids_arr) >= self._delta_limit and self._touched is None:
+                # A bulk load (a first load, a large bank): merge the batch in directly rather
+                # than publish a delta that every query would scan until a merge.
+                self._touched = []
+                self._install(st, self._merged_main(st, self._threads, ids_arr, words))
                 return
-            st = self._tombstone(st, ids_arr)
             self._state = self._append(st, ids_arr, words)
             self._maybe_merge()
 
@@ -419,16 +422,30 @@ class HammingIndex(SignalIndex):
                 self._merge_error = error
                 self._touched = None
 
-    def _merged_main(self, st: _Snapshot, threads: int) -> MihSegment:
-        """A main segment of the live rows of ``st``, sorted by id."""
+    def _merged_main(
+        self,
+        st: _Snapshot,
+        threads: int,
+        extra_ids: Int64s = _EMPTY_IDS,
+        extra: Words = _NO_WORDS,
+    ) -> MihSegment:
+        """A main segment of the live rows of ``st`` plus ``extra`` rows, sorted by id."""
         main_ids = np.delete(st.main.ids, st.main_dead)
         main_hashes = np.delete(st.main.hashes, st.main_dead, axis=0)
         live = np.setdiff1d(np.arange(st.delta_rows), st.delta_dead)
-        order = live[np.argsort(st.delta_ids[live], kind="stable")]
-        at = np.searchsorted(main_ids, st.delta_ids[order])
-        ids = np.insert(main_ids, at, st.delta_ids[order])
-        hashes = np.insert(main_hashes, at, st.delta_hashes[order], axis=0)
-        return self._build_main(hashes, ids, threads)
+        new_ids, new_hashes = extra_ids, extra
+        if live.size:
+            new_ids = np.concatenate([st.delta_ids[live], extra_ids])
+            new_hashes = np.concatenate([st.delta_hashes[live], extra])
+            order = np.argsort(new_ids, kind="stable")  # two sorted runs: a cheap merge
+            new_ids, new_hashes = new_ids[order], new_hashes[order]
+        if main_ids.size == 0:
+            main_ids, main_hashes = new_ids, new_hashes
+        elif new_ids.size:
+            at = np.searchsorted(main_ids, new_ids)
+            main_ids = np.insert(main_ids, at, new_ids)
+            main_hashes = np.insert(main_hashes, at, new_hashes, axis=0)
+        return self._build_main(main_hashes, main_ids, threads)
 
     def _install(self, base: _Snapshot, main: MihSegment) -> None:
         """Publish ``main`` (built from ``base``) with the writes made since ``base`` reapplied."""

@@ -14,6 +14,7 @@ Flow:
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from tessera.signals.base import Signal, SignalType
 from tessera.signals.registry import all_signal_types
 from tessera.store.records import Bank, Change, ChangeKind, EntryStatus
 from tessera.store.repository import Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +169,10 @@ class Matcher:
 
         def run() -> None:
             while not self._stop.wait(interval_s):
-                self.refresh()
+                try:
+                    self.refresh()
+                except Exception:  # a database hiccup must not end following for good
+                    log.exception("refreshing the matcher from the change log failed; retrying")
 
         self._thread = threading.Thread(target=run, name="tessera-matcher-follow", daemon=True)
         self._thread.start()
@@ -177,6 +183,11 @@ class Matcher:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+
+    def index(self, signal_type: str) -> SignalIndex:
+        """The live index of a signal type (for bulk tools and benchmarks)."""
+        with self._lock:
+            return self._indexes[signal_type]
 
     def size(self, signal_type: str) -> int:
         """How many signals of a type the index holds."""

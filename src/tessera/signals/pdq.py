@@ -17,9 +17,9 @@ integer as four uint64 words, most significant first (word 3 - k // 64 holds bit
 
 Distance is the Hamming distance of the 256 bits. The default threshold, 31, is Meta's
 ``PDQ_CONFIDENT_MATCH_THRESHOLD``. A bank may choose up to 64: PDQ hashes set half their bits, so
-unrelated photos sit near 128 bits apart (the closest unrelated pair among the shared reference
-photos is 88 apart), and above 64 a bank would match unrelated images in bulk while the index's
-range search degrades towards a full scan.
+unrelated photos sit near 128 bits apart (among the shared reference photos the closest unrelated
+pair is 110 bits apart, 108 over all 8 orientations), and above 64 a bank would start matching
+unrelated images while the index's range search degrades towards a full scan.
 
 Dihedral matching: ``pdq_dihedral_hashes`` gives the hashes of the 8 rotations and flips from one
 decode; ``PdqSignal.transformed`` offers the 7 non-identity ones to the matcher.
