@@ -63,6 +63,15 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest image (width x height) Tessera decodes; guards decompression bombs.",
     )
+    min_quality: int = Field(
+        default=50,
+        ge=0,
+        le=100,
+        description=(
+            "Signals with a quality score below this (PDQ of flat or tiny images) are neither "
+            "added to banks nor used to match: they would match unrelated content."
+        ),
+    )
     sqlite_busy_timeout_s: float = Field(
         default=30.0,
         gt=0,

@@ -135,3 +135,18 @@ def test_unreachable_database_is_one_clear_line() -> None:
     )
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: cannot open store") and "Traceback" not in proc.stderr
+
+
+def test_flat_images_are_too_weak_to_bank_or_match(tmp_path: Path) -> None:
+    """A flat image's PDQ (quality 0) would match every other flat image: it is not used."""
+    db = tmp_path / "t.db"
+    flat, other_flat = tmp_path / "flat.png", tmp_path / "flat2.png"
+    Image.new("RGB", (300, 200), (120, 120, 120)).save(flat)
+    Image.new("RGB", (300, 200), (40, 200, 40)).save(other_flat)
+    tessera("bank", "create", "b", db=db)
+    proc = tessera("bank", "add", "b", str(flat), db=db)
+    assert "quality 0 is below min_quality 50" in proc.stderr
+    added = json.loads(tessera("db", "changes", db=db).stdout.splitlines()[-1])["payload"]
+    assert {s["type"] for s in added["signals"]} == {"md5", "sha256"}
+    proc = tessera("match", str(other_flat), "--json", db=db)
+    assert json.loads(proc.stdout)["matches"] == []

@@ -173,18 +173,25 @@ def add(
         signals = [parse_signal(s) for s in signal]
         _report_add(bank_service.add_signals(store, name, signals, provenance))
     if paths:
-        from tessera.cli.main import progress_bar
+        from tessera.cli.main import progress_bar, warn_weak
 
+        min_quality = STATE.settings(db_url).min_quality
         files = list(expand_paths(paths))
         with progress_bar(len(files)) as progress:
             task = progress.add_task("hashing", total=len(files))
+
+            def hashed(r: HashResult) -> None:
+                progress.advance(task)
+                warn_weak(r, min_quality)
+
             result, failed = bank_service.add_files(
                 store,
                 name,
                 files,
                 STATE.settings(db_url).media_limits(),
                 provenance,
-                progress=lambda _r: progress.advance(task),
+                progress=hashed,
+                min_quality=min_quality,
             )
         _report_add(result, failed)
         if failed:

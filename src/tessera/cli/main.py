@@ -13,7 +13,7 @@ from rich.table import Table
 from tessera import __version__
 from tessera.cli import bank, db
 from tessera.cli.context import STATE, DbOption, err, fail, out, reports_errors
-from tessera.services.hashing import HashResult, expand_paths, hash_path
+from tessera.services.hashing import HashResult, expand_paths, hash_path, split_by_quality
 from tessera.services.matching import Match, Matcher, Query, queries_for
 from tessera.signals.registry import parse_signal
 
@@ -62,6 +62,16 @@ def progress_bar(total: int) -> Progress:
 def report_failure(result: HashResult) -> None:
     """One clear line naming the file and the reason."""
     err.print(f"[bold red]error:[/] {result.path}: {result.error}", markup=True)
+
+
+def warn_weak(result: HashResult, min_quality: int) -> None:
+    """Say which of a file's signals are too weak to use (below min_quality)."""
+    for s in split_by_quality(result.signals, min_quality)[1]:
+        err.print(
+            f"note: {result.path}: {s.type} quality {s.quality} is below min_quality "
+            f"{min_quality}; not used",
+            markup=False,
+        )
 
 
 @app.command("hash")
@@ -156,7 +166,9 @@ def match_command(
                 if as_json:
                     out.print(json.dumps(result.as_json()), markup=False, highlight=False)
                 continue
-            emit(str(path), "path", matcher.match(queries_for(result, dihedral), banks))
+            warn_weak(result, settings.min_quality)
+            file_queries = queries_for(result, dihedral, settings.min_quality)
+            emit(str(path), "path", matcher.match(file_queries, banks))
     if failed:
         raise fail(f"{failed} of {len(files)} file(s) could not be hashed")
 

@@ -317,7 +317,7 @@ class HammingIndex(SignalIndex):
             thread.join(timeout)
 
     def describe(self) -> dict[str, int]:
-        """Sizes for monitoring and benchmarks: rows per segment, tables, array bytes."""
+        """Sizes for monitoring: rows per segment, tables, array bytes, merge running (0/1)."""
         st = self._state
         main = st.main
         nbytes = sum(
@@ -332,6 +332,7 @@ class HammingIndex(SignalIndex):
             "delta_rows": st.delta_rows - int(st.delta_dead.size),
             "tables": len(main.widths),
             "nbytes": nbytes,
+            "merging": int(self._touched is not None),
         }
 
     # ---- internals (writers hold self._lock) --------------------------------------------------
@@ -439,8 +440,8 @@ class HammingIndex(SignalIndex):
             new_hashes = np.concatenate([st.delta_hashes[live], extra])
             order = np.argsort(new_ids, kind="stable")  # two sorted runs: a cheap merge
             new_ids, new_hashes = new_ids[order], new_hashes[order]
-        if main_ids.size == 0:
-            main_ids, main_hashes = new_ids, new_hashes
+        if main_ids.size == 0:  # copies: the segment must not share the caller's arrays
+            main_ids, main_hashes = new_ids.copy(), new_hashes.copy()
         elif new_ids.size:
             at = np.searchsorted(main_ids, new_ids)
             main_ids = np.insert(main_ids, at, new_ids)

@@ -13,7 +13,7 @@ from pathlib import Path
 from tessera.errors import FormatError, InputError, InvalidSetting
 from tessera.exchange.formats import BankFormat, get_format, guess_format
 from tessera.media.content import MediaLimits
-from tessera.services.hashing import HashResult, hash_path
+from tessera.services.hashing import HashResult, hash_path, split_by_quality
 from tessera.signals.base import Signal
 from tessera.signals.registry import get_signal_type
 from tessera.store.records import Bank, NewEntry
@@ -80,10 +80,12 @@ def add_files(
     limits: MediaLimits,
     provenance: Provenance,
     progress: ProgressFn | None = None,
+    min_quality: int = 0,
 ) -> tuple[AddResult, list[HashResult]]:
     """Hash files and add each as one entry; returns what was added and the files that failed.
 
     Files that fail to hash are reported and not added; the others are added in one transaction.
+    Signals below ``min_quality`` are left out of the entry (its other signals still count).
     """
     store.get_bank(bank_name)  # fail fast, before hashing anything
     new: list[NewEntry] = []
@@ -92,12 +94,13 @@ def add_files(
         result = hash_path(path, limits)
         if progress is not None:
             progress(result)
-        if not result.ok or not result.signals:
+        usable, _weak = split_by_quality(result.signals, min_quality)
+        if not result.ok or not usable:
             failed.append(result)
             continue
         new.append(
             NewEntry(
-                signals=result.signals,
+                signals=usable,
                 labels=provenance.labels,
                 inclusion_criterion=provenance.inclusion_criterion,
                 source=provenance.source or f"file:{path.name}",

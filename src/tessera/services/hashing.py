@@ -52,6 +52,17 @@ class HashResult:
         return out
 
 
+def split_by_quality(
+    signals: Iterable[Signal], min_quality: int
+) -> tuple[tuple[Signal, ...], tuple[Signal, ...]]:
+    """(usable, too weak): signals whose quality is below ``min_quality`` are too weak to use."""
+    usable: list[Signal] = []
+    weak: list[Signal] = []
+    for s in signals:
+        (weak if s.quality is not None and s.quality < min_quality else usable).append(s)
+    return tuple(usable), tuple(weak)
+
+
 def hash_content(content: Content) -> tuple[list[Signal], str | None]:
     """Signals of every applicable type, and the first decoding error (None when all worked)."""
     found: list[Signal] = []

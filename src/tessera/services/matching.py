@@ -22,7 +22,7 @@ from typing import Any
 
 from tessera.errors import NotFound
 from tessera.index.base import SignalIndex
-from tessera.services.hashing import HashResult
+from tessera.services.hashing import HashResult, split_by_quality
 from tessera.signals.base import Signal, SignalType
 from tessera.signals.registry import all_signal_types
 from tessera.store.records import Bank, Change, ChangeKind, EntryStatus
@@ -74,12 +74,16 @@ class Match:
         return out
 
 
-def queries_for(result: HashResult, transformed: bool = False) -> list[Query]:
-    """The queries for a hashed file; with ``transformed``, also its types' transformed variants."""
-    queries = [Query(s) for s in result.signals]
+def queries_for(result: HashResult, transformed: bool = False, min_quality: int = 0) -> list[Query]:
+    """The queries for a hashed file; with ``transformed``, also its types' transformed variants.
+
+    Signals below ``min_quality`` are too weak to match and are left out.
+    """
+    usable, _weak = split_by_quality(result.signals, min_quality)
+    queries = [Query(s) for s in usable]
     if transformed and result.content is not None:
         types = all_signal_types()
-        for s in result.signals:
+        for s in usable:
             signal_type = types.get(s.type)
             if signal_type is not None:
                 queries += [Query(v, name) for name, v in signal_type.transformed(result.content)]
