@@ -69,14 +69,15 @@ def make_media(workdir: Path) -> tuple[Path, Path]:
 
 
 def _run(args: list[str], env: dict[str, str], explain: str) -> None:
-    console.print(Panel(explain, style="cyan", expand=False))
+    console.print(Panel(explain, style="cyan", width=min(console.width, 100)))
     console.print(f"[bold]$ tessera {' '.join(shlex.quote(a) for a in args)}[/]")
     cmd = [sys.executable, "-m", "tessera", *args]
     proc = subprocess.run(cmd, env=env, check=False, capture_output=True, text=True)
-    if proc.stdout:
-        console.print(proc.stdout.rstrip(), markup=False)
+    # The command's own output, as it printed it (it was laid out for COLUMNS already).
+    sys.stdout.write(proc.stdout)
+    sys.stdout.flush()
     if proc.stderr:
-        console.print(proc.stderr.rstrip(), markup=False, style="red")
+        console.print(proc.stderr.rstrip(), markup=False, style="red", soft_wrap=True)
     if proc.returncode not in (0,):
         raise TesseraError(f"demo step failed: tessera {' '.join(args)} ({proc.returncode})")
     console.print()
@@ -90,7 +91,7 @@ def run_demo(workdir: Path) -> None:
         stale.unlink(missing_ok=True)
     known, uploads = make_media(workdir)
     env = dict(os.environ, TESSERA_DATABASE_URL=f"sqlite:///{db_file.resolve()}")
-    env["COLUMNS"] = env.get("COLUMNS", "140")
+    env["COLUMNS"] = str(max(console.width, 130))
     console.rule("[bold]Tessera demo")
     console.print(
         f"Drew 4 known images in {known}/ and 4 uploads in {uploads}/: a resized and\n"
@@ -111,8 +112,8 @@ def run_demo(workdir: Path) -> None:
     _run(
         ["match", str(uploads)],
         env,
-        "4. Match the uploads: PDQ finds the edited copies (distance <= 31 of 256 bits);\n"
-        "   the rotated copy and the unrelated image do not match plainly.",
+        "4. Match the uploads: PDQ finds the edited copies (distance <= 31 of 256 bits); "
+        "the rotated copy and the unrelated image do not match plainly.",
     )
     _run(
         ["match", str(uploads), "--dihedral"],
