@@ -260,22 +260,25 @@ def test_queries_during_adds_removes_and_background_merges(
         np.stack([_flip(query[0], rng, int(k)) for k in rng.integers(0, 20, size=16)])
         for _ in range(120)
     ]
-    added = 0  # batches whose add returned
-    removed = 0  # batches (every third one) whose remove returned
+    # Batches b < adding (added) had their add called (returned); every third batch is removed
+    # later, and batches b < removing (removed) with b % 3 == 0 had their remove called (returned).
+    adding = added = removing = removed = 0
     failure: list[BaseException] = []
 
     def batch_ids(b: int) -> set[int]:
         return set(range(10**8 + 16 * b, 10**8 + 16 * (b + 1)))
 
     def write() -> None:
-        nonlocal added, removed
+        nonlocal adding, added, removing, removed
         try:
             for b, words in enumerate(batches):
+                adding = b + 1
                 index.add_array(sorted(batch_ids(b)), words)
                 added = b + 1
                 if b % 3 == 2:
+                    removing = b - 1
                     index.remove(sorted(batch_ids(b - 2)))
-                    removed = b - 1  # batches 0, 3, 6, ... < removed are gone
+                    removed = b - 1
                 time.sleep(0.002)  # let the reader interleave
         except BaseException as e:  # reported by the main thread
             failure.append(e)
@@ -284,12 +287,16 @@ def test_queries_during_adds_removes_and_background_merges(
     writer.start()
     checks = 0
     while writer.is_alive() or checks == 0:
-        a0, r0 = added, removed
+        done_adds, done_removes = added, removed
         found = set(index.query_array(query, 31).ids.tolist()) - set(base[1].tolist())
-        a1, r1 = added, removed
-        must = set().union(*(batch_ids(b) for b in range(a0) if not (b % 3 == 0 and b < r1)))
-        never = set().union(*(batch_ids(b) for b in range(a1, len(batches))))
-        never |= set().union(*(batch_ids(b) for b in range(0, r0, 3)))
+        begun_adds, begun_removes = adding, removing
+        # Visible: every add that returned before the query, unless its remove had begun.
+        must = set().union(
+            *(batch_ids(b) for b in range(done_adds) if not (b % 3 == 0 and b < begun_removes))
+        )
+        # Invisible: adds not begun by the end, and removes that returned before the start.
+        never = set().union(*(batch_ids(b) for b in range(begun_adds, len(batches))))
+        never |= set().union(*(batch_ids(b) for b in range(0, done_removes, 3)))
         assert must <= found and not (found & never)
         checks += 1
     writer.join()

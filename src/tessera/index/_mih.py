@@ -13,7 +13,7 @@ The segment is built once, in one pass per table, and never changes:
 2. for each table, the substring keys are counted into a dense offsets array (``2^b_t`` entries,
    tables laid end to end, widest first so that every table's base is aligned to its width and
    ``(key + base) ^ flips`` addresses a bucket directly), and the rows are sorted by key into
-   ``perm`` (sorting ``key << 32 | row`` as one uint64 array);
+   ``perm`` (sorting ``key << 32 | row`` as one int64 array);
 3. a query computes its ``m`` keys, XORs them with the precomputed flip masks of its radius plan,
    gathers the buckets' bounds, expands them into candidate rows, gathers those rows and keeps the
    ones within the radius (each row once);
@@ -104,7 +104,7 @@ def choose_tables(rows: int, radius: int, bytes_per_hash: float) -> int:
         return 0
     budget = max(bytes_per_hash * rows, TABLE_BYTES_FLOOR)
     best, best_ns = 0, COST_ROW_NS * rows
-    for tables in range(6, 33):
+    for tables in range(MIN_TABLES, 33):
         widths = split_widths(tables)
         if table_bytes(widths, rows) > budget:
             continue

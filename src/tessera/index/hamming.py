@@ -11,7 +11,8 @@ Flow:
 
 1. ``add_array`` (or ``add``) first tombstones the rows that currently hold the given ids, then
    appends the new rows to the delta and publishes a new snapshot: the entry is matchable as soon
-   as the call returns. Adding to an empty index builds the main segment directly.
+   as the call returns. A batch of ``delta_limit`` rows or more (a first load, a bulk sync) is
+   merged straight into a new main segment instead.
 2. ``remove_array`` (or ``remove``) tombstones rows and publishes.
 3. When the delta reaches ``delta_limit`` rows (or a tenth of the main segment is tombstoned), a
    merge builds a new main segment from the live rows of a snapshot, on a background thread by
@@ -20,15 +21,17 @@ Flow:
 4. ``query_array`` reads the current snapshot once and searches it: main hits minus tombstones,
    plus delta hits, sorted by query, distance and id. ``query`` and ``query_many`` parse hex and
    call it.
-5. ``save`` writes a snapshot to one ``.npz`` file, tables included, so ``load`` needs no rebuild.
+5. ``save`` writes a snapshot to one ``.npz`` file, tables included, so ``load`` needs no rebuild
+   (``_snapshot`` holds the snapshot type and the file form).
 
 Concurrency guarantee: any number of threads may query while one or more threads write. Queries
 take no lock: each reads one immutable snapshot, so it sees every add or remove call either
 entirely or not at all, and it sees every call that returned before the query started. Writers
-(and the install step of a merge) are serialised by one lock; a merge's build runs outside it, so
-neither queries nor writers wait for a build. The delta buffer is only ever written beyond the
-rows a published snapshot covers. This relies on the GIL ordering the buffer writes before the
-snapshot's publication (CPython 3.11).
+(and the install step of a merge) are serialised by one lock. A background merge builds outside
+it, so nothing waits for that build; bulk adds, ``merge()`` and merges with
+``background_merge=False`` build while holding it, so other writers (never queries) wait for
+them. The delta buffer is only ever written beyond the rows a published snapshot covers. This
+relies on the GIL ordering the buffer writes before the snapshot's publication (CPython 3.11).
 """
 
 from __future__ import annotations
@@ -37,14 +40,12 @@ import os
 import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from tessera.errors import InvalidSetting, StoreError
+from tessera.errors import InvalidSetting
 from tessera.index._mih import (
     MAX_TABLES,
     MIN_TABLES,
@@ -53,6 +54,16 @@ from tessera.index._mih import (
     MihSegment,
     Strategy,
     choose_tables,
+)
+from tessera.index._snapshot import (
+    EMPTY_IDS,
+    Snapshot,
+    live_delta,
+    read_snapshot,
+    rows_of,
+    sorted_member,
+    sorted_unique,
+    write_snapshot,
 )
 from tessera.index._words import (
     HASH_BITS,
@@ -68,11 +79,9 @@ from tessera.index.base import IndexHit, SignalIndex
 
 __all__ = ["HammingIndex", "HammingMatches", "format_hex", "parse_hex"]
 
-SNAPSHOT_FORMAT = 1
 # Batches at least this large are split across worker threads (numpy releases the GIL in its
 # gathers, so two threads serve ~1.5x the queries of one on two cores).
 _PARALLEL_QUERIES = 64
-_EMPTY_IDS = np.empty(0, dtype=np.int64)
 _NO_WORDS = np.empty((0, WORDS), dtype=np.uint64)
 
 
@@ -82,48 +91,6 @@ class HammingMatches(NamedTuple):
     query_index: Int64s
     ids: Int64s
     distances: NDArray[np.int32]
-
-
-@dataclass(frozen=True, eq=False)
-class _Snapshot:
-    """What a query reads: never mutated once published (delta rows beyond ``delta_rows`` aside)."""
-
-    main: MihSegment
-    main_dead: Int64s
-    delta_hashes: Words
-    delta_ids: Int64s
-    delta_rows: int
-    delta_dead: Int64s
-    size: int
-
-
-def _sorted_member(sorted_values: Int64s, values: NDArray[np.integer]) -> NDArray[np.bool_]:
-    """Which ``values`` occur in ``sorted_values``."""
-    if sorted_values.size == 0:
-        return np.zeros(len(values), dtype=np.bool_)
-    pos = np.searchsorted(sorted_values, values).clip(max=sorted_values.size - 1)
-    return np.asarray(sorted_values[pos] == values)
-
-
-def _rows_of(sorted_ids: Int64s, ids: Int64s) -> Int64s:
-    """Rows of ``sorted_ids`` that hold any of ``ids`` (absent ids are skipped)."""
-    if sorted_ids.size == 0:
-        return _EMPTY_IDS
-    rows: Int64s = np.searchsorted(sorted_ids, ids).clip(max=sorted_ids.size - 1)
-    found: Int64s = rows[sorted_ids[rows] == ids]
-    return found
-
-
-def _sorted_unique(ids: Int64s, words: Words) -> tuple[Int64s, Words]:
-    """The rows sorted by id, keeping the last row given for an id that repeats."""
-    if ids.size < 2 or bool(np.all(ids[1:] > ids[:-1])):
-        return ids, words  # the store hands ids in order: skip the sort and the copy
-    order = np.argsort(ids, kind="stable")
-    ordered = ids[order]
-    last = np.ones(ids.size, dtype=np.bool_)
-    last[:-1] = ordered[1:] != ordered[:-1]
-    order = order[last]
-    return ids[order], words[order]
 
 
 class HammingIndex(SignalIndex):
@@ -169,8 +136,8 @@ class HammingIndex(SignalIndex):
         self._merge_error: BaseException | None = None
         # Ids whose rows were tombstoned while a merge was building; None when none is running.
         self._touched: list[Int64s] | None = None
-        empty = self._build_main(np.empty((0, WORDS), np.uint64), _EMPTY_IDS, threads=1)
-        self._state = self._with_delta(empty, _EMPTY_IDS, 0)
+        empty = self._build_main(np.empty((0, WORDS), np.uint64), EMPTY_IDS, threads=1)
+        self._state = self._with_delta(empty, EMPTY_IDS, 0)
 
     # ---- the SignalIndex contract -------------------------------------------------------------
 
@@ -209,7 +176,7 @@ class HammingIndex(SignalIndex):
         words = as_words(hashes)
         if len(ids_arr) != len(words):
             raise InvalidSetting(f"{len(ids_arr)} ids for {len(words)} hashes")
-        ids_arr, words = _sorted_unique(ids_arr, words)
+        ids_arr, words = sorted_unique(ids_arr, words)
         with self._lock:
             self._raise_merge_error()
             st = self._tombstone(self._state, ids_arr)
@@ -254,44 +221,15 @@ class HammingIndex(SignalIndex):
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the current contents, tables included, to one ``.npz`` file (atomically)."""
-        st = self._state
-        arrays: dict[str, Any] = {
-            "format": np.array([SNAPSHOT_FORMAT]),
-            "hashes": st.main.hashes,
-            "ids": st.main.ids,
-            "widths": np.array(st.main.widths, dtype=np.int64),
-            "offsets": st.main.offsets,
-            "perm": st.main.perm,
-            "occupancy": np.array(st.main.occupancy, dtype=np.float64),
-            "main_dead": st.main_dead,
-            "delta_hashes": st.delta_hashes[: st.delta_rows],
-            "delta_ids": st.delta_ids[: st.delta_rows],
-            "delta_dead": st.delta_dead,
-        }
-        target = Path(path)
-        partial = target.with_name(target.name + ".partial")
-        with partial.open("wb") as f:
-            np.savez(f, **arrays)
-        partial.replace(target)
+        write_snapshot(path, self._state)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], **options: Any) -> HammingIndex:
         """An index with the contents ``save`` wrote; ``options`` as for the constructor."""
         index = cls(**options)
-        with np.load(path, allow_pickle=False) as data:
-            if int(data["format"][0]) != SNAPSHOT_FORMAT:
-                raise StoreError(f"{path}: unknown Hamming index snapshot format {data['format']}")
-            main = MihSegment(
-                data["hashes"],
-                data["ids"],
-                tuple(int(b) for b in data["widths"]),
-                data["offsets"],
-                data["perm"],
-                tuple(float(x) for x in data["occupancy"]),
-            )
-            live = np.setdiff1d(np.arange(len(data["delta_ids"])), data["delta_dead"])
-            st = index._with_delta(main, data["main_dead"], len(live))
-            index._state = index._append(st, data["delta_ids"][live], data["delta_hashes"][live])
+        main, main_dead, delta_ids, delta_hashes = read_snapshot(path)
+        st = index._with_delta(main, main_dead, len(delta_ids))
+        index._state = index._append(st, delta_ids, delta_hashes)
         return index
 
     # ---- maintenance --------------------------------------------------------------------------
@@ -345,18 +283,18 @@ class HammingIndex(SignalIndex):
             tables = 0
         return MihSegment.build(hashes, ids, tables, threads)
 
-    def _with_delta(self, main: MihSegment, main_dead: Int64s, room: int) -> _Snapshot:
+    def _with_delta(self, main: MihSegment, main_dead: Int64s, room: int) -> Snapshot:
         """A snapshot of ``main`` with an empty delta buffer with space for ``room`` rows."""
         capacity = max(2 * room, self._delta_limit, 16)
         buffer = np.empty((capacity, WORDS), dtype=np.uint64)
         size = len(main.ids) - int(main_dead.size)
-        return _Snapshot(main, main_dead, buffer, np.empty(capacity, np.int64), 0, _EMPTY_IDS, size)
+        return Snapshot(main, main_dead, buffer, np.empty(capacity, np.int64), 0, EMPTY_IDS, size)
 
-    def _tombstone(self, st: _Snapshot, ids: Int64s) -> _Snapshot:
+    def _tombstone(self, st: Snapshot, ids: Int64s) -> Snapshot:
         """``st`` with the live rows holding ``ids`` tombstoned (not yet published)."""
         main_ids = st.main.ids
-        main_rows = _rows_of(main_ids, ids)
-        main_rows = main_rows[~_sorted_member(st.main_dead, main_rows)]
+        main_rows = rows_of(main_ids, ids)
+        main_rows = main_rows[~sorted_member(st.main_dead, main_rows)]
         delta_rows = [self._delta_row_of.pop(i, -1) for i in ids.tolist()]
         delta_killed = np.array([r for r in delta_rows if r >= 0], dtype=np.int64)
         killed = main_rows.size + delta_killed.size
@@ -365,7 +303,7 @@ class HammingIndex(SignalIndex):
         if self._touched is not None:
             self._touched.append(main_ids[main_rows])
             self._touched.append(st.delta_ids[delta_killed])
-        return _Snapshot(
+        return Snapshot(
             st.main,
             np.union1d(st.main_dead, main_rows),
             st.delta_hashes,
@@ -375,7 +313,7 @@ class HammingIndex(SignalIndex):
             st.size - killed,
         )
 
-    def _append(self, st: _Snapshot, ids: Int64s, words: Words) -> _Snapshot:
+    def _append(self, st: Snapshot, ids: Int64s, words: Words) -> Snapshot:
         """``st`` with rows appended to the delta (ids must be absent from ``st``)."""
         n, k = st.delta_rows, len(ids)
         hashes, id_buf = st.delta_hashes, st.delta_ids
@@ -388,9 +326,9 @@ class HammingIndex(SignalIndex):
         hashes[n : n + k] = words
         id_buf[n : n + k] = ids
         self._delta_row_of.update(zip(ids.tolist(), range(n, n + k), strict=True))
-        return _Snapshot(st.main, st.main_dead, hashes, id_buf, n + k, st.delta_dead, st.size + k)
+        return Snapshot(st.main, st.main_dead, hashes, id_buf, n + k, st.delta_dead, st.size + k)
 
-    def _needs_merge(self, st: _Snapshot) -> bool:
+    def _needs_merge(self, st: Snapshot) -> bool:
         dead_limit = max(self._delta_limit, len(st.main.ids) // 10)
         return st.delta_rows >= self._delta_limit or st.main_dead.size >= dead_limit
 
@@ -407,7 +345,7 @@ class HammingIndex(SignalIndex):
         )
         self._merge_thread.start()
 
-    def _merge_in_background(self, st: _Snapshot) -> None:
+    def _merge_in_background(self, st: Snapshot) -> None:
         """Build merged segments until the delta is small again; runs on the merge thread."""
         try:
             while True:
@@ -425,15 +363,15 @@ class HammingIndex(SignalIndex):
 
     def _merged_main(
         self,
-        st: _Snapshot,
+        st: Snapshot,
         threads: int,
-        extra_ids: Int64s = _EMPTY_IDS,
+        extra_ids: Int64s = EMPTY_IDS,
         extra: Words = _NO_WORDS,
     ) -> MihSegment:
         """A main segment of the live rows of ``st`` plus ``extra`` rows, sorted by id."""
         main_ids = np.delete(st.main.ids, st.main_dead)
         main_hashes = np.delete(st.main.hashes, st.main_dead, axis=0)
-        live = np.setdiff1d(np.arange(st.delta_rows), st.delta_dead)
+        live = live_delta(st)
         new_ids, new_hashes = extra_ids, extra
         if live.size:
             new_ids = np.concatenate([st.delta_ids[live], extra_ids])
@@ -448,12 +386,12 @@ class HammingIndex(SignalIndex):
             main_hashes = np.insert(main_hashes, at, new_hashes, axis=0)
         return self._build_main(main_hashes, main_ids, threads)
 
-    def _install(self, base: _Snapshot, main: MihSegment) -> None:
+    def _install(self, base: Snapshot, main: MihSegment) -> None:
         """Publish ``main`` (built from ``base``) with the writes made since ``base`` reapplied."""
         cur = self._state
-        touched = np.concatenate(self._touched) if self._touched else _EMPTY_IDS
+        touched = np.concatenate(self._touched) if self._touched else EMPTY_IDS
         self._touched = None
-        dead = np.unique(_rows_of(main.ids, touched))
+        dead = np.unique(rows_of(main.ids, touched))
         tail = np.setdiff1d(np.arange(base.delta_rows, cur.delta_rows), cur.delta_dead)
         st = self._with_delta(main, dead, len(tail))
         self._delta_row_of = {}
@@ -464,17 +402,17 @@ class HammingIndex(SignalIndex):
         if error is not None:
             raise error
 
-    def _search(self, st: _Snapshot, words: Words, radius: int) -> Hits:
+    def _search(self, st: Snapshot, words: Words, radius: int) -> Hits:
         """Hits of ``words`` in snapshot ``st``: (query index, id, distance), unsorted."""
         q, rows, d = st.main.search(words, radius, self._strategy)
         if st.main_dead.size:
-            alive = ~_sorted_member(st.main_dead, rows)
+            alive = ~sorted_member(st.main_dead, rows)
             q, rows, d = q[alive], rows[alive], d[alive]
         ids = st.main.ids[rows]
         if st.delta_rows:
             dq, drows, dd = brute_force(st.delta_hashes[: st.delta_rows], words, radius)
             if st.delta_dead.size:
-                alive = ~_sorted_member(st.delta_dead, drows)
+                alive = ~sorted_member(st.delta_dead, drows)
                 dq, drows, dd = dq[alive], drows[alive], dd[alive]
             q = np.concatenate([q, dq])
             ids = np.concatenate([ids, st.delta_ids[drows]])
