@@ -8,8 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tessera.store import Database, Store
+
+# Timing is for benchmarks: on a loaded 2-core machine a per-example deadline only makes flakes.
+hypothesis_settings.register_profile("tessera", deadline=None)
+hypothesis_settings.load_profile("tessera")
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("TESSERA_SHARED_DATA", ROOT.parent / "shared" / "data"))
