@@ -12,7 +12,8 @@ STAMP_BENCH := $(VENV)/.installed-bench
 .PHONY: run test lint bench install clean demo
 
 $(BIN)/python:
-	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null \
+	  && command -v gcc >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian packages: $(APT_PACKAGES)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
@@ -20,11 +21,23 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(STAMP_TEST): pyproject.toml | $(BIN)/python
+KERNEL := setup.py src/tessera/index/_hamming_kernel.c
+
+$(STAMP_TEST): pyproject.toml $(KERNEL) | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
 	@touch $@
 
-$(STAMP_BENCH): pyproject.toml | $(BIN)/python
+# The vpdq peer (bench extra) builds against FFmpeg's development files.
+BENCH_APT_PACKAGES := pkg-config libavcodec-dev libavformat-dev libavutil-dev libswscale-dev \
+	libavdevice-dev
+
+$(STAMP_BENCH): pyproject.toml $(KERNEL) | $(BIN)/python
+	@missing=$$(for p in $(BENCH_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:" $$missing; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "please install:" $$missing "(for the vpdq peer)" >&2; exit 1; fi; fi
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	@touch $@
 

@@ -2,9 +2,10 @@
 
 Flow, for each size (1M and 10M hashes by default) and each data set:
 
-1. make the hashes: **random** (uniform bits) and **clustered** (each bit biased, P(1) drawn
-   around 0.5 with sd 0.1, and families of near-duplicates: Zipf(2) sizes up to 1,000, members
-   0-16 bits from their seed), ids in shuffled order;
+1. make the hashes (or read them back from bench/.cache, where each set is kept after its first
+   run, seeded by kind and size): **random** (uniform bits) and **clustered** (each bit biased,
+   P(1) drawn around 0.5 with sd 0.1, and families of near-duplicates: Zipf(2) sizes up to
+   1,000, members 0-16 bits from their seed), ids in shuffled order;
 2. make queries: half near-duplicates of stored hashes (0-20 bits away, so there are real hits),
    half fresh hashes from the same distribution;
 3. Tessera: build (``add_array`` on an empty index), memory (array bytes and RSS growth per hash),
@@ -94,7 +95,7 @@ class DataSet:
     name: str
     words: Words
     ids: NDArray[np.int64]
-    fresh: Callable[[int], Words]
+    fresh: Callable[[int], Words] | None  # None for a set read back from the cache
     notes: str = ""
     queries: Words = field(default_factory=lambda: np.empty((0, 4), np.uint64))
 
@@ -128,9 +129,30 @@ def clustered_set(n: int, rng: np.random.Generator) -> DataSet:
 
 
 def _queries(data: DataSet, count: int, rng: np.random.Generator) -> Words:
+    assert data.fresh is not None
     near = _flip_random(data.words[rng.integers(0, len(data.words), count // 2)], rng, 20)
     both = np.concatenate([near, data.fresh(count - count // 2)])
     return both[rng.permutation(len(both))]
+
+
+def dataset(make: Callable[[int, np.random.Generator], DataSet], n: int) -> DataSet:
+    """``make(n)`` with its 4,000 queries, seeded by kind and size, cached in bench/.cache."""
+    path = CACHE_DIR / f"index-{make.__name__}-{n}.npz"
+    if path.exists():
+        with np.load(path) as f:
+            return DataSet(
+                str(f["name"]), f["words"], f["ids"], None, str(f["notes"]), f["queries"]
+            )
+    rng = np.random.default_rng([2026, n, 1 if make is clustered_set else 0])
+    data = make(n, rng)
+    data.queries = _queries(data, 4000, rng)
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as f:
+        arrays = {"words": data.words, "ids": data.ids, "queries": data.queries}
+        np.savez(f, name=data.name, notes=data.notes, **arrays)
+    partial.replace(path)
+    return data
 
 
 def _reference(data: DataSet, queries: Words) -> list[set[tuple[int, int]]]:
@@ -267,7 +289,7 @@ def measure_pytx(data: DataSet, expected: list[set[tuple[int, int]]]) -> Result:
 
 def measure_upkeep(n: int, rng: np.random.Generator) -> str:
     """Freshness, background merge and snapshot save/load on an index of ``n`` random hashes."""
-    data = random_set(n, rng)
+    data = dataset(random_set, n)
     index = HammingIndex()
     index.add_array(data.ids, data.words)
     next_id = n
@@ -395,8 +417,7 @@ def run(sizes: tuple[int, ...] = (1_000_000, 10_000_000)) -> str:
     for n in sizes:
         for make in (random_set, clustered_set):
             console.print(f"[bold]{n:,} hashes, {make.__name__}[/]")
-            data = make(n, rng)
-            data.queries = _queries(data, 4000, rng)
+            data = dataset(make, n)
             expected = _reference(data, data.queries[:SAMPLE])
             ours = measure_tessera(data, expected)
             peer = measure_pytx(data, expected)

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from tessera.errors import InvalidSetting, InvalidSignal
+from tessera.errors import InvalidSetting, InvalidSignal, StoreError
+from tessera.index import _hamming_kernel
 from tessera.index.base import IndexHit, SignalIndex
 from tessera.index.hamming import HammingIndex, format_hex, parse_hex
 from tessera.testing import IndexContract
@@ -175,12 +176,17 @@ def test_large_radius_falls_back_to_a_scan(
 def test_large_batch_equals_reference(
     loaded: HammingIndex, base: tuple[np.ndarray, np.ndarray], radius: int
 ) -> None:
-    assert loaded.describe()["tables"] > 0 and loaded._state.main.uses_tables(radius)
+    """Batches large enough to run on worker threads, by the cost model's route and by MIH."""
+    forced = HammingIndex(strategy="tables")
+    forced.add_array(base[1], base[0])
+    assert forced.describe()["tables"] > 0 and forced._state.main.uses_tables(radius, "tables")
+    assert loaded._state.main.uses_tables(radius) == (radius < 52)  # 30k rows: 52 scans
     rng = np.random.default_rng(radius)
     queries = _near_queries(rng, base[0], 300, spread=radius + 4)
-    got = _answers(loaded, queries, radius)
-    assert got == _reference(base[0], base[1], queries, radius)
-    assert len(got) >= 150  # most queries are near a stored hash
+    want = _reference(base[0], base[1], queries, radius)
+    assert _answers(loaded, queries, radius) == want
+    assert _answers(forced, queries, radius) == want
+    assert len(want) >= 150  # most queries are near a stored hash
 
 
 def test_query_many_answers_nearest_first(loaded: HammingIndex) -> None:
@@ -347,3 +353,51 @@ def test_arguments_out_of_range_are_refused() -> None:
         HammingIndex().add_array([1, 2], np.zeros((1, 4), np.uint64))
     with pytest.raises(InvalidSignal):
         HammingIndex().add_array([1], np.zeros((1, 3), np.uint64))
+
+
+@pytest.mark.parametrize("damage", ["perm_row", "offsets_order", "offsets_shape", "ids_order"])
+def test_damaged_snapshot_is_refused(
+    base: tuple[np.ndarray, np.ndarray], tmp_path: Path, damage: str
+) -> None:
+    """A snapshot whose tables would send the kernel out of bounds raises StoreError on load."""
+    index = HammingIndex(tables=16, strategy="tables")
+    index.add_array(base[1][:5000], base[0][:5000])
+    index.merge()
+    path = tmp_path / "pdq.npz"
+    index.save(path)
+    with np.load(path) as data:
+        arrays = dict(data)
+    if damage == "perm_row":
+        arrays["perm"][17] = 5000
+    elif damage == "offsets_order":
+        arrays["offsets"][100] = arrays["offsets"][-1] + 1
+    elif damage == "offsets_shape":
+        arrays["offsets"] = arrays["offsets"][:-1]
+    else:
+        arrays["ids"][[0, 1]] = arrays["ids"][[1, 0]]
+    np.savez(path, **arrays)
+    with pytest.raises(StoreError, match="damaged"):
+        HammingIndex.load(path)
+
+
+def test_kernel_refuses_tables_that_do_not_fit(loaded: HammingIndex) -> None:
+    """The kernel checks the table layout it is given before it reads any bucket."""
+    seg = loaded._state.main
+    layout, masks = seg.plan(31)
+    queries = seg.hashes[:2]
+    bad = layout.copy()
+    bad[-1, 2] = len(seg.offsets)  # a base beyond the offsets
+    with pytest.raises(ValueError, match="does not fit"):
+        _hamming_kernel.mih_search(seg.hashes, seg.offsets, seg.perm, bad, masks, queries, 31)
+    with pytest.raises(ValueError, match="radius"):
+        _hamming_kernel.scan(seg.hashes, queries, -1)
+    by_mih = _hamming_kernel.mih_search(
+        seg.hashes, seg.offsets, seg.perm, layout, masks, queries, 31
+    )
+    by_scan = _hamming_kernel.scan(seg.hashes, queries, 31)
+
+    def triples(found: tuple[bytes, bytes, bytes]) -> list[tuple[int, int, int]]:
+        q, rows, dist = (np.frombuffer(b, t).tolist() for b, t in zip(found, "qqI", strict=True))
+        return sorted(zip(q, rows, dist, strict=True))
+
+    assert triples(by_mih) == triples(by_scan) and len(triples(by_scan)) >= 2

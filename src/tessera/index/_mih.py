@@ -14,14 +14,16 @@ The segment is built once, in one pass per table, and never changes:
    tables laid end to end, widest first so that every table's base is aligned to its width and
    ``(key + base) ^ flips`` addresses a bucket directly), and the rows are sorted by key into
    ``perm`` (sorting ``key << 32 | row`` as one int64 array);
-3. a query computes its ``m`` keys, XORs them with the precomputed flip masks of its radius plan,
-   gathers the buckets' bounds, expands them into candidate rows, gathers those rows and keeps the
-   ones within the radius (each row once);
+3. a query runs in the compiled kernel (``_hamming_kernel.mih_search``, GIL released): it XORs
+   each table's key with the flip masks of the radius plan, reads the buckets' bounds, expands
+   them into candidate rows and verifies those on all 256 bits, reporting a row only from the
+   first table whose substring is within that table's probe radius, so each row comes once;
 4. when the plan would probe more than a brute-force scan costs (large radii), the segment scans
    all rows instead. ``choose_tables`` uses the same cost model to pick ``m`` for a size and a
    memory budget.
 
-Cost constants were measured on the 2-core development VM (numpy 2.4); only their ratios matter.
+Cost constants were measured with the kernel on the 2-core development VM at 10M hashes; only
+their ratios matter.
 """
 
 from __future__ import annotations
@@ -35,20 +37,22 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from tessera.index._words import HASH_BITS, WORDS, Int64s, Words, brute_force, within
+from tessera.index import _hamming_kernel
+from tessera.index._words import HASH_BITS, WORDS, Hits, Int64s, Words, as_hits, brute_force
 
-# Nanoseconds per probed bucket, per candidate row, per brute-forced row, and per MIH query.
-COST_PROBE_NS = 20.0
-COST_CANDIDATE_NS = 25.0
-COST_ROW_NS = 11.0
-COST_QUERY_NS = 30_000.0
+# Nanoseconds per probed bucket, per candidate row, per brute-forced row, and per MIH query, in
+# the kernel (a candidate costs most: its row is a random read that prefetching only partly hides).
+COST_PROBE_NS = 10.0
+COST_CANDIDATE_NS = 22.0
+COST_ROW_NS = 1.2
+COST_QUERY_NS = 3_000.0
+# Share of a bucket's excess over uniform occupancy that each probe sees (fitted on the
+# benchmark's clustered set: families of up to 1,000 near-duplicates).
+SKEW_SHARE = 0.02
 # Below this many rows a brute-force scan costs less than building and probing tables.
 MIN_TABLE_ROWS = 4096
 # Small segments may use this much for tables even beyond the per-hash budget.
 TABLE_BYTES_FLOOR = 32 << 20
-# Queries gathered per vectorised MIH pass: larger chunks amortise numpy's per-call overhead and
-# hold the GIL less often; beyond ~64 the intermediate arrays spill out of cache (measured).
-MIH_CHUNK = 16
 
 # How a segment answers: by cost ("auto"), always by its tables, or always by scanning.
 Strategy = Literal["auto", "tables", "scan"]
@@ -58,8 +62,8 @@ MAX_PROBES = 1 << 22
 # Table counts a caller may fix: widths of at most 26 bits keep one table's offsets <= 256 MiB.
 MIN_TABLES, MAX_TABLES = 10, 64
 
-Plan = tuple[NDArray[np.intp], Int64s]
-Hits = tuple[Int64s, Int64s, NDArray[np.uint32]]
+# (per table: start bit, width, base address, probe radius, first mask, end mask; flip masks)
+Plan = tuple[Int64s, Int64s]
 
 
 def split_widths(tables: int) -> tuple[int, ...]:
@@ -79,13 +83,21 @@ def probe_count(bits: int, radius: int) -> int:
     return sum(math.comb(bits, k) for k in range(radius + 1))
 
 
-def estimate_ns(widths: tuple[int, ...], occupancy: tuple[float, ...], radius: int) -> float:
-    """Expected nanoseconds of one MIH query at ``radius`` (occupancy: expected rows per bucket)."""
+def estimate_ns(
+    widths: tuple[int, ...], rows: int, occupancy: tuple[float, ...], radius: int
+) -> float:
+    """Expected nanoseconds of one MIH query at ``radius`` over ``rows`` hashes.
+
+    ``occupancy``: rows in a stored hash's own bucket, per table (``rows / 2^b + 1`` for uniform
+    hashes). Candidates per probe are the uniform share plus a small part of the excess: families
+    of near-duplicates crowd a few buckets near their members, not every bucket a query probes.
+    """
     total = COST_QUERY_NS
-    for bits, rho, lam in zip(widths, table_radii(widths, radius), occupancy, strict=True):
+    for bits, rho, occ in zip(widths, table_radii(widths, radius), occupancy, strict=True):
         if rho >= 0:
-            probes = probe_count(bits, rho)
-            total += probes * (COST_PROBE_NS + COST_CANDIDATE_NS * lam)
+            lam = rows / (1 << bits)
+            per_probe = lam + SKEW_SHARE * max(0.0, occ - 1.0 - lam)
+            total += probe_count(bits, rho) * (COST_PROBE_NS + COST_CANDIDATE_NS * per_probe)
     return total
 
 
@@ -108,7 +120,7 @@ def choose_tables(rows: int, radius: int, bytes_per_hash: float) -> int:
         widths = split_widths(tables)
         if table_bytes(widths, rows) > budget:
             continue
-        cost = estimate_ns(widths, tuple(rows / (1 << b) for b in widths), radius)
+        cost = estimate_ns(widths, rows, tuple(rows / (1 << b) + 1.0 for b in widths), radius)
         if cost < best_ns:
             best, best_ns = tables, cost
     return best
@@ -150,9 +162,8 @@ class MihSegment:
         self._shift_hi = (starts % 64).astype(np.uint64)
         self._shift_lo = (64 - starts % 64).astype(np.uint64)
         self._shift_key = (64 - widths).astype(np.uint64)
+        self._starts = starts
         self._bases = np.cumsum((0, *(1 << b for b in self.widths)))[:-1].astype(np.int64)
-        # One void element per row, so np.take copies a whole 32-byte row per candidate.
-        self._rows = self.hashes.view(np.dtype((np.void, 8 * WORDS))).reshape(len(self.hashes))
 
     @classmethod
     def build(cls, hashes: Words, ids: Int64s, tables: int, threads: int = 1) -> MihSegment:
@@ -204,31 +215,21 @@ class MihSegment:
         keys: Int64s = joined.view(np.int64)  # keys have at most 26 bits: the same value
         return keys
 
-    def _keys(self, queries: Words) -> Int64s:
-        """Every table's key of each query, plus the table's base: ``(Q, m)`` bucket addresses."""
-        padded = np.zeros((len(queries), WORDS + 1), dtype=np.uint64)
-        padded[:, :WORDS] = queries
-        joined = (padded[:, self._word] << self._shift_hi) | (
-            padded[:, self._word + 1] >> self._shift_lo
-        )
-        keys = (joined >> self._shift_key).astype(np.int64)
-        keys += self._bases
-        return keys
-
     def plan(self, radius: int) -> Plan:
-        """(table of each probe, flip mask of each probe) for ``radius``, cached."""
+        """The kernel's table layout and flip masks for ``radius``, cached."""
         found = self._plans.get(radius)
         if found is not None:
             return found
         with self._plan_lock:
-            tables, masks = [], []
+            layout, masks, first = [], [np.empty(0, dtype=np.int64)], 0
             radii = table_radii(self.widths, radius)
             for t, (bits, rho) in enumerate(zip(self.widths, radii, strict=True)):
-                if rho >= 0:
-                    flips = flip_masks(bits, rho)
-                    tables.append(np.full(len(flips), t, dtype=np.intp))
-                    masks.append(flips)
-            made = (np.concatenate(tables), np.concatenate(masks))
+                flips = flip_masks(bits, rho) if rho >= 0 else masks[0]
+                masks.append(flips)
+                end = first + len(flips)
+                layout.append((int(self._starts[t]), bits, int(self._bases[t]), rho, first, end))
+                first = end
+            made = (np.array(layout, dtype=np.int64).reshape(-1, 6), np.concatenate(masks))
             self._plans[radius] = made
         return made
 
@@ -244,56 +245,17 @@ class MihSegment:
         if found is None:
             found = bool(self.widths) and strategy != "scan" and self.probes(radius) <= MAX_PROBES
             if found and strategy == "auto":
-                mih_ns = estimate_ns(self.widths, self.occupancy, radius)
+                mih_ns = estimate_ns(self.widths, len(self.hashes), self.occupancy, radius)
                 found = mih_ns < COST_ROW_NS * len(self.hashes)
             self._routes[key] = found
         return found
 
     def search(self, queries: Words, radius: int, strategy: Strategy = "auto") -> Hits:
         """(query index, row, distance) of every row within ``radius`` of each query, each once."""
-        if len(self.hashes) == 0 or len(queries) == 0:
-            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.uint32)
         if not self.uses_tables(radius, strategy):
             return brute_force(self.hashes, queries, radius)
-        plan = self.plan(radius)
-        parts = [
-            self._probe(queries[lo : lo + MIH_CHUNK], plan, radius, lo)
-            for lo in range(0, len(queries), MIH_CHUNK)
-        ]
-        if len(parts) == 1:
-            return parts[0]
-        q, r, d = zip(*parts, strict=True)
-        return np.concatenate(q), np.concatenate(r), np.concatenate(d)
-
-    def _probe(self, queries: Words, plan: Plan, radius: int, first: int) -> Hits:
-        """MIH search of a few queries; ``first`` is the index of ``queries[0]`` in the batch."""
-        table_of, masks = plan
-        probes = (self._keys(queries)[:, table_of] ^ masks).ravel()
-        start = self.offsets.take(probes)
-        probes += 1
-        count = self.offsets.take(probes)
-        count -= start
-        ends = np.cumsum(count)
-        total = int(ends[-1])
-        # Candidate positions: each bucket's start, then consecutive, via one repeat and arange.
-        start -= ends
-        start += count
-        pos = np.repeat(start, count)
-        pos += np.arange(total, dtype=pos.dtype)
-        rows = self.perm.take(pos)
-        diff = self._rows.take(rows).view(np.uint64).reshape(total, WORDS)
-        if len(queries) == 1:
-            diff ^= queries[0]
-            hit, dist = within(diff, radius)
-            found, first_seen = np.unique(rows[hit], return_index=True)
-            qidx = np.full(found.size, first, dtype=np.int64)
-            return qidx, found.astype(np.int64), dist[first_seen]
-        bounds = [0, *ends[len(masks) - 1 :: len(masks)].tolist()]
-        for i in range(len(queries)):  # candidates come grouped by query: XOR each group
-            diff[bounds[i] : bounds[i + 1]] ^= queries[i]
-        owner = np.repeat(np.arange(len(queries), dtype=np.int64), np.diff(bounds))
-        hit, dist = within(diff, radius)
-        pair = owner[hit] * len(self.hashes) + rows[hit]
-        pair, first_seen = np.unique(pair, return_index=True)
-        n = len(self.hashes)
-        return pair // n + first, pair % n, dist[first_seen]
+        layout, masks = self.plan(radius)
+        found = _hamming_kernel.mih_search(
+            self.hashes, self.offsets, self.perm, layout, masks, queries, radius
+        )
+        return as_hits(found)

@@ -10,6 +10,9 @@ The file form (``write_snapshot`` / ``read_snapshot``) is one uncompressed ``.np
 2. the main tombstones;
 3. the live delta rows (ids and hashes) only;
 4. a format number, checked on load.
+
+Loading checks that the arrays fit together (shapes, bucket offsets, rows named by the tables)
+before the compiled kernel reads them, so a damaged file raises ``StoreError``, never a crash.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tessera.errors import StoreError
-from tessera.index._mih import MihSegment
-from tessera.index._words import Int64s, Words
+from tessera.index import _hamming_kernel
+from tessera.index._mih import MihSegment, split_widths, table_bytes
+from tessera.index._words import WORDS, Int64s, Words
 
 SNAPSHOT_FORMAT = 1
 EMPTY_IDS = np.empty(0, dtype=np.int64)
@@ -113,4 +117,37 @@ def read_snapshot(path: str | os.PathLike[str]) -> tuple[MihSegment, Int64s, Int
             data["perm"],
             tuple(float(x) for x in data["occupancy"]),
         )
-        return main, data["main_dead"], data["delta_ids"], data["delta_hashes"]
+        dead, delta_ids, delta_hashes = data["main_dead"], data["delta_ids"], data["delta_hashes"]
+    problem = _problem(main, dead, delta_ids, delta_hashes)
+    if problem:
+        raise StoreError(f"{path}: damaged Hamming index snapshot: {problem}")
+    return main, dead, delta_ids, delta_hashes
+
+
+def _problem(main: MihSegment, dead: Int64s, delta_ids: Int64s, delta_hashes: Words) -> str:
+    """What makes a read snapshot unsafe to search, or "" when its arrays fit together."""
+    rows, tables = len(main.ids), len(main.widths)
+    shapes: list[tuple[NDArray[Any], type[np.generic], tuple[int, ...]]] = [
+        (main.hashes, np.uint64, (rows, WORDS)),
+        (main.ids, np.int64, (rows,)),
+        (main.perm, np.uint32, (tables * rows,)),
+        (dead, np.int64, dead.shape[:1]),
+        (delta_ids, np.int64, delta_ids.shape[:1]),
+        (delta_hashes, np.uint64, (len(delta_ids), WORDS)),
+    ]
+    if any(a.dtype != dtype or a.shape != shape for a, dtype, shape in shapes):
+        return "array shapes or types do not match"
+    if tables and main.widths != split_widths(tables):
+        return f"table widths {main.widths} do not split {tables} tables"
+    slots = table_bytes(main.widths, rows) - tables * rows * 4
+    if main.offsets.dtype not in (np.int32, np.int64) or main.offsets.nbytes != slots:
+        return "bucket offsets do not match the tables"
+    if dead.size and (dead.min() < 0 or dead.max() >= rows or np.any(np.diff(dead) <= 0)):
+        return "tombstones are not sorted rows"
+    if rows and np.any(np.diff(main.ids) <= 0):
+        return "ids are not sorted and unique"
+    try:
+        _hamming_kernel.check(main.offsets, main.perm, rows)
+    except ValueError as e:
+        return str(e)
+    return ""

@@ -9,8 +9,9 @@ conversion goes through this module:
    passes (join, ``bytes.fromhex``, byte swap), checking every string's length;
 2. ``as_words`` accepts what callers already hold (``(N, 4)`` uint64 words or ``(N, 32)`` uint8
    big-endian bytes) and returns words;
-3. ``within`` and ``brute_force`` compute exact distances with ``np.bitwise_count``; the brute
-   force walks the stored rows in cache-sized blocks so each block is reused across queries.
+3. ``brute_force`` compares every stored row with every query in the compiled kernel
+   (``_hamming_kernel.scan``), which walks the rows in cache-sized blocks so each block is reused
+   across the queries of a batch; ``as_hits`` turns the kernel's output into arrays.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tessera.errors import InvalidSignal
+from tessera.index import _hamming_kernel
 
 HASH_BITS = 256
 WORDS = HASH_BITS // 64
@@ -28,14 +30,11 @@ HEX_CHARS = HASH_BITS // 4
 
 Words = NDArray[np.uint64]
 Int64s = NDArray[np.int64]
+# (query index, row, distance) of every hit, in no particular order.
+Hits = tuple[Int64s, Int64s, NDArray[np.uint32]]
 
 # Parse this many strings per chunk: bounds the joined string and byte buffers to ~100 MB.
 _PARSE_CHUNK = 1 << 20
-# Rows per brute-force block: 32k rows x 32 bytes = 1 MiB, which stays in a core's L2 cache while
-# every query of the batch is compared against it.
-_BLOCK_ROWS = 1 << 15
-# Multiplying four byte counts packed in a uint32 by this sums them into the top byte.
-_BYTE_SUM = np.uint32(0x01010101)
 
 
 def parse_hex(values: Sequence[str]) -> Words:
@@ -82,43 +81,12 @@ def as_words(hashes: NDArray[np.generic]) -> Words:
     )
 
 
-def within(diff: Words, radius: int) -> tuple[NDArray[np.intp], NDArray[np.uint32]]:
-    """Rows of ``diff`` (stored XOR query) whose popcount is at most ``radius``, and that count."""
-    packed = np.bitwise_count(diff).view(np.uint32).ravel()
-    total = packed * _BYTE_SUM
-    total >>= np.uint32(24)
-    hit = np.flatnonzero(total <= radius)
-    dist = total[hit]
-    # The byte sum is taken modulo 256: only a complement (four words of 64 bits) reads as 0.
-    complement = (dist == 0) & (packed[hit] != 0)
-    if complement.any():
-        dist[complement] = HASH_BITS
-        keep = dist <= radius
-        hit, dist = hit[keep], dist[keep]
-    return hit, dist
+def as_hits(found: tuple[bytes, bytes, bytes]) -> Hits:
+    """The kernel's (query index, row, distance) bytes as numpy arrays (read-only views)."""
+    q, rows, dist = found
+    return np.frombuffer(q, np.int64), np.frombuffer(rows, np.int64), np.frombuffer(dist, np.uint32)
 
 
-def distances(rows: Words, query: Words) -> NDArray[np.uint32]:
-    """Exact Hamming distances between each row of ``rows`` and ``query``."""
-    total: NDArray[np.uint32] = np.bitwise_count(rows ^ query).sum(axis=1, dtype=np.uint32)
-    return total
-
-
-def brute_force(
-    stored: Words, queries: Words, radius: int
-) -> tuple[Int64s, Int64s, NDArray[np.uint32]]:
-    """Every (query index, stored row, distance) within ``radius``, by blocked exhaustive scan."""
-    q_parts: list[Int64s] = []
-    row_parts: list[Int64s] = []
-    dist_parts: list[NDArray[np.uint32]] = []
-    for lo in range(0, len(stored), _BLOCK_ROWS):
-        block = stored[lo : lo + _BLOCK_ROWS]
-        for qi in range(len(queries)):
-            hit, dist = within(block ^ queries[qi], radius)
-            if hit.size:
-                q_parts.append(np.full(hit.size, qi, dtype=np.int64))
-                row_parts.append(hit + lo)
-                dist_parts.append(dist)
-    if not q_parts:
-        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.uint32)
-    return np.concatenate(q_parts), np.concatenate(row_parts), np.concatenate(dist_parts)
+def brute_force(stored: Words, queries: Words, radius: int) -> Hits:
+    """Every (query index, stored row, distance) within ``radius``, by a blocked exhaustive scan."""
+    return as_hits(_hamming_kernel.scan(stored, queries, radius))

@@ -3,7 +3,8 @@
 The index is a log-structured pair of segments behind one published snapshot:
 
 - the **main** segment (``_mih.MihSegment``) is immutable: rows sorted by signal id, searched by
-  multi-index hashing (or by a brute-force scan when the radius is too large for MIH to pay);
+  multi-index hashing (or by a brute-force scan when the radius is too large for MIH to pay), both
+  in the compiled kernel ``_hamming_kernel``, which releases the GIL while it searches;
 - the **delta** is an append-only buffer of recent additions, searched by brute force;
 - **tombstones** are sorted arrays of main and delta rows that were removed or replaced.
 
@@ -50,7 +51,6 @@ from tessera.index._mih import (
     MAX_TABLES,
     MIN_TABLES,
     STRATEGIES,
-    Hits,
     MihSegment,
     Strategy,
     choose_tables,
@@ -68,6 +68,7 @@ from tessera.index._snapshot import (
 from tessera.index._words import (
     HASH_BITS,
     WORDS,
+    Hits,
     Int64s,
     Words,
     as_words,
@@ -79,8 +80,8 @@ from tessera.index.base import IndexHit, SignalIndex
 
 __all__ = ["HammingIndex", "HammingMatches", "format_hex", "parse_hex"]
 
-# Batches at least this large are split across worker threads (numpy releases the GIL in its
-# gathers, so two threads serve ~1.5x the queries of one on two cores).
+# Batches at least this large are split across worker threads (the kernel releases the GIL, so
+# each thread searches on its own core).
 _PARALLEL_QUERIES = 64
 _NO_WORDS = np.empty((0, WORDS), dtype=np.uint64)
 
