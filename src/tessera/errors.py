@@ -10,7 +10,14 @@ issue) maps them to status codes in one place.
     │   ├── InvalidSignal       a malformed signal string
     │   ├── UnknownSignalType   a signal type name that is not registered
     │   ├── FormatError         a malformed import file (names the line)
+    │   ├── FetchError          a URL whose content cannot be fetched for hashing
+    │   │   ├── FetchDisabled        hashing by URL is off (the default)
+    │   │   ├── FetchRefused         a scheme, address or content type that is not allowed
+    │   │   └── FetchLimitExceeded   too big, too slow, too many redirects
     │   └── InvalidSetting      a setting or option out of range
+    ├── AccessDenied            the caller may not do this
+    │   ├── Unauthenticated     no token, an unknown or revoked one (HTTP 401)
+    │   └── Forbidden           a token without the scope, or an org whose tier may not (HTTP 403)
     ├── NotFound                a bank or entry that does not exist
     ├── Conflict                a bank that already exists, an entry in the wrong state
     └── StoreError              the database refused or is at the wrong schema version
@@ -47,8 +54,36 @@ class FormatError(InputError):
     """An import file is malformed."""
 
 
+class FetchError(InputError):
+    """A URL's content cannot be fetched for hashing; the message names the URL and why."""
+
+
+class FetchDisabled(FetchError):
+    """Hashing by URL is turned off (``fetch_urls_enabled``)."""
+
+
+class FetchRefused(FetchError):
+    """A URL's scheme, resolved address or content type is not allowed."""
+
+
+class FetchLimitExceeded(FetchError):
+    """A fetch went over a limit: size, time or redirects."""
+
+
 class InvalidSetting(InputError):
     """A setting or option is out of its allowed range."""
+
+
+class AccessDenied(TesseraError):
+    """The caller may not do what it asked."""
+
+
+class Unauthenticated(AccessDenied):
+    """No valid token was presented (missing, malformed, unknown or revoked)."""
+
+
+class Forbidden(AccessDenied):
+    """The token lacks the scope, or the org's tier or the bank's distribution forbid it."""
 
 
 class NotFound(TesseraError):

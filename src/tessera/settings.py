@@ -63,6 +63,24 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest image (width x height) Tessera decodes; guards decompression bombs.",
     )
+    max_media_seconds: float = Field(
+        default=4 * 3600.0,
+        gt=0,
+        description="Longest video or audio Tessera decodes, in seconds of media.",
+    )
+    max_video_pixels: int = Field(
+        default=8192 * 4320,
+        gt=0,
+        description="Largest video frame (width x height) Tessera decodes.",
+    )
+    max_decode_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description=(
+            "Wall-clock limit on decoding one video or audio file; a file that takes longer "
+            "(hostile or endless streams) fails with an error instead of hanging."
+        ),
+    )
     min_quality: int = Field(
         default=50,
         ge=0,
@@ -70,6 +88,55 @@ class Settings(BaseSettings):
         description=(
             "Signals with a quality score below this (PDQ of flat or tiny images) are neither "
             "added to banks nor used to match: they would match unrelated content."
+        ),
+    )
+    video_frames_per_second: float = Field(
+        default=8.0,
+        gt=0,
+        le=60,
+        description=(
+            "How many frames a second of video are hashed (vpdq); Meta's vPDQ hashes 1. Dense "
+            "hashing finds trimmed and re-timed copies that 1 a second misses."
+        ),
+    )
+    vpdq_dedupe_bits: int = Field(
+        default=8,
+        ge=0,
+        le=31,
+        description=(
+            "A video frame whose PDQ hash is within this many bits of the last kept frame's is "
+            "not kept (still scenes do not flood the frame list)."
+        ),
+    )
+    vpdq_frame_threshold: int = Field(
+        default=31,
+        ge=0,
+        le=64,
+        description=(
+            "Two video frames match when their PDQ hashes are at most this many bits apart."
+        ),
+    )
+    vpdq_quality_floor: int = Field(
+        default=50,
+        ge=0,
+        le=100,
+        description="Video frames whose PDQ quality is below this are ignored when matching.",
+    )
+    vpdq_min_query_pct: int = Field(
+        default=0,
+        ge=0,
+        le=100,
+        description=(
+            "A video matches only when at least this share of the query's frames match (80 is "
+            "python-threatexchange's rule; the bank threshold already asks 80 of either side)."
+        ),
+    )
+    vpdq_min_compared_pct: int = Field(
+        default=0,
+        ge=0,
+        le=100,
+        description=(
+            "A video matches only when at least this share of the reference's frames match."
         ),
     )
     sqlite_busy_timeout_s: float = Field(
@@ -81,6 +148,74 @@ class Settings(BaseSettings):
         default=0.2,
         gt=0,
         description="How often a matcher polls the change log to keep its index current.",
+    )
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address `tessera serve` listens on (`0.0.0.0` for every interface).",
+    )
+    port: int = Field(
+        default=8000, ge=0, le=65535, description="TCP port `tessera serve` listens on."
+    )
+    max_upload_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description=(
+            "Largest request body the HTTP API accepts, in bytes (uploads included); larger "
+            "requests are refused with 413 before they are read."
+        ),
+    )
+    max_batch_signals: int = Field(
+        default=1000,
+        gt=0,
+        description="Most signals one batch match request or one entry may carry.",
+    )
+    token_cache_s: float = Field(
+        default=2.0,
+        ge=0,
+        description=(
+            "How long the API caches a token's organisation, tier and scopes; a token revoked "
+            "through another process stops working within this time (at once through this one)."
+        ),
+    )
+    fetch_urls_enabled: bool = Field(
+        default=False,
+        description=(
+            "Allow hashing media by URL (the node fetches it). Off by default; when on, only "
+            "http/https to public addresses (or fetch_allow_cidrs) are fetched."
+        ),
+    )
+    fetch_allow_cidrs: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Address ranges (CIDRs, e.g. `10.1.2.0/24`) a URL fetch may reach although they are "
+            "loopback, private, link-local or otherwise internal."
+        ),
+    )
+    fetch_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="Largest body a URL fetch downloads, in bytes (max_file_bytes also applies).",
+    )
+    fetch_max_redirects: int = Field(
+        default=5,
+        ge=0,
+        le=20,
+        description="How many redirects a URL fetch follows; each hop is checked again.",
+    )
+    fetch_connect_timeout_s: float = Field(
+        default=5.0, gt=0, description="Time limit on connecting to a URL's server."
+    )
+    fetch_read_timeout_s: float = Field(
+        default=10.0, gt=0, description="Time limit on each read while downloading a URL."
+    )
+    fetch_total_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Wall-clock limit on a whole URL fetch, redirects and download included.",
+    )
+    fetch_content_types: list[str] = Field(
+        default_factory=lambda: ["image/*", "video/*", "audio/*", "application/octet-stream"],
+        description="Media types a fetched URL may have (`type/*` matches a whole type).",
     )
 
     @classmethod
@@ -108,7 +243,11 @@ class Settings(BaseSettings):
     def media_limits(self) -> MediaLimits:
         """The decoding limits as the media layer takes them."""
         return MediaLimits(
-            max_file_bytes=self.max_file_bytes, max_image_pixels=self.max_image_pixels
+            max_file_bytes=self.max_file_bytes,
+            max_image_pixels=self.max_image_pixels,
+            max_media_seconds=self.max_media_seconds,
+            max_video_pixels=self.max_video_pixels,
+            max_decode_seconds=self.max_decode_seconds,
         )
 
 

@@ -8,15 +8,20 @@ checks any index against brute force.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 
 class IndexHit(NamedTuple):
-    """One stored signal within the threshold of a query."""
+    """One stored signal within the threshold of a query.
+
+    ``detail`` carries what a distance alone cannot say, as JSON-ready values: for a video, the
+    matched segment and the share of frames that matched; for audio, the offset in the reference.
+    """
 
     id: int
     distance: int
+    detail: Mapping[str, Any] | None = None
 
 
 class SignalIndex(ABC):

@@ -15,6 +15,9 @@ class MediaLimits:
 
     max_file_bytes: int = 512 * 1024 * 1024
     max_image_pixels: int = 100_000_000
+    max_media_seconds: float = 4 * 3600.0
+    max_video_pixels: int = 8192 * 4320
+    max_decode_seconds: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)

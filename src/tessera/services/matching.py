@@ -9,15 +9,19 @@ Flow:
 3. ``match`` queries each signal's index at the widest threshold any bank uses for its type,
    resolves hits to entries and banks in the store, and keeps the hits within each bank's own
    threshold. A query may carry a transform name (dihedral matching queries 8 variants of a PDQ
-   hash); the best distance per matched signal wins.
+   hash); the best distance per matched signal wins;
+4. the template guard: a match of a signal type that another type ``verifies`` (``pdq_orb``
+   verifies ``pdq``) is checked against the entry's signal of the verifying type, when the query
+   has one too; if every such query contradicts it, the match is kept but ``demoted``, with the
+   evidence in ``detail["demoted_by"]``, and listed after the matches that stand.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tessera.errors import NotFound
@@ -27,6 +31,7 @@ from tessera.signals.base import Signal, SignalType
 from tessera.signals.registry import all_signal_types
 from tessera.store.records import Bank, Change, ChangeKind, EntryStatus
 from tessera.store.repository import Store
+from tessera.store.tables import value_key
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,16 @@ class Query:
 
     signal: Signal
     transform: str | None = None
+
+
+LONG_VALUE = 256
+"""Signal values longer than this many characters (audio and video fingerprints) are printed as a
+digest: ``sha256:<hex of the value>`` (the store's lookup key), with the length beside it."""
+
+
+def shown_value(value: str) -> str:
+    """A signal value as output shows it: as is when short, else ``sha256:<hex>`` of it."""
+    return value if len(value) <= LONG_VALUE else f"sha256:{value_key(value)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +69,8 @@ class Match:
     entry_status: str
     created_by: str
     transform: str | None = None
+    detail: Mapping[str, Any] | None = None
+    demoted: bool = False
 
     def as_json(self) -> dict[str, Any]:
         """The match as `tessera match --json` prints it."""
@@ -63,14 +80,21 @@ class Match:
             "signal_type": self.signal_type,
             "distance": self.distance,
             "threshold": self.threshold,
-            "query": self.query_value,
-            "matched": self.matched_value,
+            "query": shown_value(self.query_value),
+            "matched": shown_value(self.matched_value),
             "labels": list(self.labels),
             "entry_status": self.entry_status,
             "created_by": self.created_by,
         }
+        for key, value in (("query", self.query_value), ("matched", self.matched_value)):
+            if len(value) > LONG_VALUE:
+                out[f"{key}_length"] = len(value)
         if self.transform is not None:
             out["transform"] = self.transform
+        if self.detail is not None:
+            out["detail"] = dict(self.detail)
+        if self.demoted:
+            out["demoted"] = True
         return out
 
 
@@ -208,17 +232,28 @@ class Matcher:
         )
         return min(widest, signal_type.max_threshold)
 
-    def match(self, queries: Sequence[Query], banks: Collection[str] | None = None) -> list[Match]:
-        """Every bank entry within its bank's threshold of any query, best distance first."""
+    def match(
+        self,
+        queries: Sequence[Query],
+        banks: Collection[str] | None = None,
+        *,
+        visible: Callable[[Bank], bool] | None = None,
+    ) -> list[Match]:
+        """Every bank entry within its bank's threshold of any query, best distance first.
+
+        ``visible``, when given, keeps only banks it accepts (the caller's access policy).
+        """
         with self._lock:
-            candidates = [b for b in self._banks.values() if b.enabled]
+            candidates = [
+                b for b in self._banks.values() if b.enabled and (visible is None or visible(b))
+            ]
             if banks is not None:
                 known = {b.name for b in self._banks.values()}
                 for name in banks:
                     if name not in known:
                         raise NotFound(f"no bank named {name!r}")
                 candidates = [b for b in candidates if b.name in banks]
-            hits: dict[int, tuple[int, Query]] = {}
+            hits: dict[int, tuple[int, Query, Mapping[str, Any] | None]] = {}
             for query in queries:
                 signal_type = self.signal_types.get(query.signal.type)
                 index = self._indexes.get(query.signal.type)
@@ -228,14 +263,16 @@ class Matcher:
                 for hit in index.query(query.signal.value, radius):
                     best = hits.get(hit.id)
                     if best is None or hit.distance < best[0]:
-                        hits[hit.id] = (hit.distance, query)
+                        hits[hit.id] = (hit.distance, query, hit.detail)
         owners = self.store.resolve_signals(hits)
         matches: list[Match] = []
-        for signal_id, (distance, query) in hits.items():
+        for signal_id, (distance, query, detail) in hits.items():
             owner = owners.get(signal_id)
             if owner is None or owner.entry_status is EntryStatus.RETIRED:
                 continue
             if not owner.bank.enabled or (banks is not None and owner.bank.name not in banks):
+                continue
+            if visible is not None and not visible(owner.bank):
                 continue
             signal_type = self.signal_types[owner.signal.type]
             threshold = owner.bank.threshold_for(signal_type.name, signal_type.default_threshold)
@@ -254,7 +291,26 @@ class Matcher:
                     entry_status=owner.entry_status.value,
                     created_by=owner.created_by,
                     transform=query.transform,
+                    detail=detail,
                 )
             )
-        matches.sort(key=lambda m: (m.distance, m.bank, m.entry_uuid, m.signal_type))
+        matches = [self._guard(m, queries) for m in matches]
+        matches.sort(key=lambda m: (m.demoted, m.distance, m.bank, m.entry_uuid, m.signal_type))
         return matches
+
+    def _guard(self, match: Match, queries: Sequence[Query]) -> Match:
+        """The match, demoted with evidence when a verifying signal type contradicts it."""
+        verifiers = [t for t in self.signal_types.values() if match.signal_type in t.verifies]
+        for verifier in verifiers:
+            values = [q.signal.value for q in queries if q.signal.type == verifier.name]
+            if not values:
+                continue
+            entry = self.store.get_entry(match.bank, match.entry_uuid)
+            held = [s.value for s in entry.signals if s.type == verifier.name]
+            if not held:
+                continue
+            evidence = [verifier.contradiction(q, e) for q in values for e in held]
+            if all(e is not None for e in evidence):
+                detail = dict(match.detail or {}) | {"demoted_by": evidence[0]}
+                return replace(match, demoted=True, detail=detail)
+        return match

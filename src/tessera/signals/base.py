@@ -16,8 +16,9 @@ Built-in types register through the ``tessera.signals`` entry point exactly as a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tessera.media.kinds import MediaKind
 
@@ -42,6 +43,8 @@ class SignalType(ABC):
     media_kinds: ClassVar[frozenset[MediaKind]]
     default_threshold: ClassVar[int] = 0
     max_threshold: ClassVar[int] = 0
+    verifies: ClassVar[frozenset[str]] = frozenset()
+    """Other signal types whose matches this type can check (``contradiction``)."""
 
     @classmethod
     @abstractmethod
@@ -74,6 +77,14 @@ class SignalType(ABC):
         """
         del content
         return []
+
+    @classmethod
+    def contradiction(cls, query: str, entry: str) -> Mapping[str, Any] | None:
+        """Evidence that two values of this type show different content, or None when they agree
+        or cannot tell. The matcher demotes a match of a ``verifies`` type that this contradicts.
+        """
+        del query, entry
+        return None
 
     @classmethod
     def matches(cls, a: str, b: str, threshold: int | None = None) -> bool:

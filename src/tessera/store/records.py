@@ -27,6 +27,34 @@ class ChangeKind(StrEnum):
     ENTRY_ADDED = "entry_added"
     ENTRY_UPDATED = "entry_updated"
     ENTRY_REMOVED = "entry_removed"
+    OPINION_SET = "opinion_set"
+
+
+class Tier(StrEnum):
+    """An organisation's tier: what it may do in the exchange (see services.access)."""
+
+    COORDINATOR = "coordinator"
+    MEMBER = "member"
+    OBSERVER = "observer"
+    PARTNER = "partner"
+
+
+class Scope(StrEnum):
+    """What a token may be used for; an organisation's tier caps the scopes of its tokens."""
+
+    MATCH = "match"
+    CONTRIBUTE = "contribute"
+    REVIEW = "review"
+    SYNC = "sync"
+    ADMIN = "admin"
+
+
+class Verdict(StrEnum):
+    """An organisation's opinion of an entry."""
+
+    CONFIRMED = "confirmed"
+    FALSE_POSITIVE = "false_positive"
+    DISPUTED = "disputed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +73,7 @@ class Bank:
     enabled: bool
     created_at: datetime
     updated_at: datetime
+    origin_node: str = ""
 
     def threshold_for(self, signal_type: str, default: int) -> int:
         """This bank's match threshold for a signal type (its override, else the type's)."""
@@ -62,6 +91,7 @@ class Bank:
             "distribution": self.distribution,
             "thresholds": dict(self.thresholds),
             "enabled": self.enabled,
+            "origin_node": self.origin_node,
         }
 
 
@@ -95,6 +125,19 @@ class Entry:
     source: str
     note: str
     signals: tuple[StoredSignal, ...]
+    origin_node: str = ""
+    origin_org: str = ""
+    origin_uuid: str = ""
+    opinions: tuple[tuple[str, int], ...] = ()  # (verdict, how many current opinions), sorted
+
+    def feed_snapshot(self) -> dict[str, Any]:
+        """The entry as the change log carries it: the snapshot, provenance and opinion counts."""
+        return self.snapshot() | {
+            "origin_node": self.origin_node,
+            "origin_org": self.origin_org,
+            "origin_uuid": self.origin_uuid,
+            "opinions": dict(self.opinions),
+        }
 
     def snapshot(self) -> dict[str, Any]:
         """The entry as the change log and exports carry it."""
@@ -129,6 +172,9 @@ class NewEntry:
     created_by: str | None = None
     created_at: datetime | None = None
     status: EntryStatus = EntryStatus.ACTIVE
+    origin_node: str | None = None
+    origin_org: str | None = None
+    origin_uuid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,3 +199,52 @@ class SignalOwner:
     entry_status: EntryStatus
     created_by: str
     bank: Bank
+
+
+@dataclass(frozen=True, slots=True)
+class Org:
+    """An organisation known to this node, with its tier."""
+
+    id: int
+    name: str
+    tier: Tier
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """A token as stored: never its secret, only the public prefix that names it."""
+
+    id: int
+    org: str
+    prefix: str
+    scopes: tuple[Scope, ...]
+    note: str
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Opinion:
+    """One organisation's current verdict on an entry."""
+
+    entry_uuid: str
+    org: str
+    verdict: Verdict
+    reason: str
+    origin_node: str
+    created_at: datetime
+    updated_at: datetime
+
+    def snapshot(self) -> dict[str, Any]:
+        """The opinion as the change log and the API carry it."""
+        return {
+            "entry": self.entry_uuid,
+            "org": self.org,
+            "verdict": self.verdict.value,
+            "reason": self.reason,
+            "origin_node": self.origin_node,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }

@@ -6,7 +6,6 @@ the log and the tables can never disagree; an interrupted bulk add leaves nothin
 
 from __future__ import annotations
 
-import re
 import uuid as uuidlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -16,8 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from tessera.errors import Conflict, InputError, NotFound
-from tessera.store import changelog
+from tessera.store import changelog, opinions
 from tessera.store.db import Database, as_utc, utcnow
+from tessera.store.orgs import check_distribution, check_name, node_uuid
 from tessera.store.records import (
     Bank,
     Change,
@@ -25,13 +25,13 @@ from tessera.store.records import (
     Entry,
     EntryStatus,
     NewEntry,
+    Opinion,
     SignalOwner,
     StoredSignal,
+    Verdict,
 )
-from tessera.store.tables import banks, entries, signals
+from tessera.store.tables import banks, entries, signals, value_key
 
-BANK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
-DISTRIBUTIONS = ("owner", "members", "members_observers", "all")
 _CHUNK = 500
 
 
@@ -57,6 +57,7 @@ def _bank_from_row(r: Row[Any]) -> Bank:
         enabled=bool(r.enabled),
         created_at=as_utc(r.created_at),
         updated_at=as_utc(r.updated_at),
+        origin_node=r.origin_node,
     )
 
 
@@ -73,6 +74,15 @@ class Store:
     def __init__(self, db: Database, *, node_org: str = "local") -> None:
         self.db = db
         self.node_org = node_org
+        self._node_id: str | None = None
+
+    @property
+    def node_id(self) -> str:
+        """This node's identity (a uuid stored in the database), recorded as origin_node."""
+        if self._node_id is None:
+            with self.db.read() as conn:
+                self._node_id = node_uuid(conn)
+        return self._node_id
 
     # -- banks ---------------------------------------------------------------------------------
 
@@ -88,13 +98,8 @@ class Store:
         owner_org: str | None = None,
     ) -> Bank:
         """Create a bank; Conflict when the name is taken."""
-        if not BANK_NAME.match(name):
-            raise InputError(
-                f"invalid bank name {name!r}: use 1-200 letters, digits, '_', '.', '-', "
-                "starting with a letter or digit"
-            )
-        if distribution not in DISTRIBUTIONS:
-            raise InputError(f"distribution must be one of {', '.join(DISTRIBUTIONS)}")
+        check_name("bank", name)
+        check_distribution(distribution)
         now = utcnow()
         row = {
             "uuid": str(uuidlib.uuid4()),
@@ -108,6 +113,7 @@ class Store:
             "enabled": True,
             "created_at": now,
             "updated_at": now,
+            "origin_node": self.node_id,
         }
         with self.db.write() as conn:
             if conn.execute(sa.select(banks.c.id).where(banks.c.name == name)).first():
@@ -132,11 +138,12 @@ class Store:
         """Every bank with its entry counts by status."""
         with self.db.read() as conn:
             counts: dict[int, dict[str, int]] = {}
-            q = sa.select(entries.c.bank_id, entries.c.status, sa.func.count()).group_by(
-                entries.c.bank_id, entries.c.status
-            )
-            for bank_id, status, n in conn.execute(q):
-                counts.setdefault(int(bank_id), {})[status] = int(n)
+            by = (entries.c.bank_id, entries.c.status, entries.c.disputed)
+            q = sa.select(*by, sa.func.count()).group_by(*by)
+            for bank_id, status, disputed, n in conn.execute(q):
+                rolled = opinions.rolled_status(status, bool(disputed)).value
+                bank_counts = counts.setdefault(int(bank_id), {})
+                bank_counts[rolled] = bank_counts.get(rolled, 0) + int(n)
             rows = conn.execute(sa.select(banks).order_by(banks.c.name)).all()
             return [(_bank_from_row(r), counts.get(int(r.id), {})) for r in rows]
 
@@ -147,17 +154,19 @@ class Store:
         unknown = set(fields) - allowed
         if unknown:
             raise InputError(f"cannot update bank field(s): {', '.join(sorted(unknown))}")
-        if "distribution" in fields and fields["distribution"] not in DISTRIBUTIONS:
-            raise InputError(f"distribution must be one of {', '.join(DISTRIBUTIONS)}")
+        if "distribution" in fields:
+            check_distribution(fields["distribution"])
         if "labels" in fields:
             fields["labels"] = sorted(set(fields["labels"]))
         with self.db.write() as conn:
-            bank = self._bank(conn, name)
+            old = self._bank(conn, name)
             conn.execute(
-                banks.update().where(banks.c.id == bank.id).values(updated_at=utcnow(), **fields)
+                banks.update().where(banks.c.id == old.id).values(updated_at=utcnow(), **fields)
             )
             bank = self._bank(conn, name)
-            changelog.append(conn, [(ChangeKind.BANK_UPDATED, bank.uuid, None, bank.snapshot())])
+            # The previous distribution lets the feed withdraw the bank from orgs that lost access.
+            payload = bank.snapshot() | {"previous_distribution": old.distribution}
+            changelog.append(conn, [(ChangeKind.BANK_UPDATED, bank.uuid, None, payload)])
         return bank
 
     def delete_bank(self, name: str) -> int:
@@ -205,15 +214,15 @@ class Store:
     def _existing_identities(
         self, conn: Connection, bank: Bank, chunk: Sequence[NewEntry]
     ) -> dict[frozenset[tuple[str, str]], str]:
-        values = {s.value for e in chunk for s in e.signals}
-        if not values:
+        keys = {value_key(s.value) for e in chunk for s in e.signals}
+        if not keys:
             return {}
         q = (
             sa.select(entries.c.uuid, signals.c.entry_id)
             .join(signals, signals.c.entry_id == entries.c.id)
             .where(
                 signals.c.bank_id == bank.id,
-                signals.c.value.in_(sorted(values)),
+                signals.c.value_key.in_(sorted(keys)),
                 entries.c.status != EntryStatus.RETIRED.value,
             )
             .distinct()
@@ -279,6 +288,9 @@ class Store:
                         "updated_at": now,
                         "source": item.source,
                         "note": item.note,
+                        "origin_node": item.origin_node or self.node_id,
+                        "origin_org": item.origin_org or item.created_by or self.node_org,
+                        "origin_uuid": item.origin_uuid or entry_uuid,
                     },
                 )
             )
@@ -301,6 +313,7 @@ class Store:
                         "bank_id": bank.id,
                         "signal_type": s.type,
                         "value": s.value,
+                        "value_key": value_key(s.value),
                         "quality": s.quality,
                     }
                 )
@@ -308,7 +321,7 @@ class Store:
         new_entries = self._entries_where(conn, entries.c.uuid.in_([r["uuid"] for _, r in fresh]))
         changelog.append(
             conn,
-            [(ChangeKind.ENTRY_ADDED, bank.uuid, e.uuid, e.snapshot()) for e in new_entries],
+            [(ChangeKind.ENTRY_ADDED, bank.uuid, e.uuid, e.feed_snapshot()) for e in new_entries],
         )
         added.extend(new_entries)
 
@@ -336,6 +349,7 @@ class Store:
             by_entry.setdefault(int(s.entry_id), []).append(
                 StoredSignal(int(s.id), s.signal_type, s.value, s.quality)
             )
+        verdicts = opinions.counts(conn, [int(r.id) for r in rows])
         return [
             Entry(
                 id=int(r.id),
@@ -343,13 +357,17 @@ class Store:
                 bank_name=r.bank_name,
                 labels=tuple(r.labels),
                 inclusion_criterion=r.inclusion_criterion,
-                status=EntryStatus(r.status),
+                status=opinions.rolled_status(r.status, bool(r.disputed)),
                 created_by=r.created_by,
                 created_at=as_utc(r.created_at),
                 updated_at=as_utc(r.updated_at),
                 source=r.source,
                 note=r.note,
                 signals=tuple(by_entry.get(int(r.id), ())),
+                origin_node=r.origin_node,
+                origin_org=r.origin_org,
+                origin_uuid=r.origin_uuid,
+                opinions=verdicts.get(int(r.id), ()),
             )
             for r in rows
         ]
@@ -388,6 +406,17 @@ class Store:
             yield from page
             after = page[-1].id
 
+    def entries_page(
+        self, bank_name: str, after: int = 0, limit: int = 100, *, include_retired: bool = True
+    ) -> list[Entry]:
+        """Up to ``limit`` entries of a bank whose row id is over ``after``, in insertion order."""
+        with self.db.read() as conn:
+            bank = self._bank(conn, bank_name)
+            condition = sa.and_(entries.c.bank_id == bank.id, entries.c.id > after)
+            if not include_retired:
+                condition = sa.and_(condition, entries.c.status != EntryStatus.RETIRED.value)
+            return self._entries_where(conn, condition, limit=limit)
+
     def set_entry_status(self, bank_name: str, entry_ref: str, status: EntryStatus) -> Entry:
         """Set an entry's status (retire it, mark it disputed, reactivate it)."""
         with self.db.write() as conn:
@@ -400,9 +429,69 @@ class Store:
             )
             entry = self._entry(conn, bank, entry.uuid)
             changelog.append(
-                conn, [(ChangeKind.ENTRY_UPDATED, bank.uuid, entry.uuid, entry.snapshot())]
+                conn, [(ChangeKind.ENTRY_UPDATED, bank.uuid, entry.uuid, entry.feed_snapshot())]
             )
         return entry
+
+    def update_entry(self, bank_name: str, entry_ref: str, **fields: Any) -> Entry:
+        """Change an entry's labels, inclusion criterion or note."""
+        unknown = set(fields) - {"labels", "inclusion_criterion", "note"}
+        if unknown:
+            raise InputError(f"cannot update entry field(s): {', '.join(sorted(unknown))}")
+        if "labels" in fields:
+            fields["labels"] = sorted(set(fields["labels"]))
+        with self.db.write() as conn:
+            bank = self._bank(conn, bank_name)
+            entry = self._entry(conn, bank, entry_ref)
+            q = entries.update().where(entries.c.id == entry.id)
+            conn.execute(q.values(updated_at=utcnow(), **fields))
+            entry = self._entry(conn, bank, entry.uuid)
+            changelog.append(
+                conn, [(ChangeKind.ENTRY_UPDATED, bank.uuid, entry.uuid, entry.feed_snapshot())]
+            )
+        return entry
+
+    def set_opinion(
+        self,
+        bank_name: str,
+        entry_ref: str,
+        org: str,
+        verdict: Verdict,
+        reason: str = "",
+        origin_node: str | None = None,
+    ) -> tuple[Opinion, Entry]:
+        """Set an organisation's opinion of an entry; a dispute rolls up into its status."""
+        if len(reason) > opinions.MAX_REASON_CHARS:
+            raise InputError(f"reason is over {opinions.MAX_REASON_CHARS} characters")
+        if verdict is Verdict.DISPUTED and not reason.strip():
+            raise InputError("a dispute needs a reason")
+        with self.db.write() as conn:
+            bank = self._bank(conn, bank_name)
+            entry = self._entry(conn, bank, entry_ref)
+            node = origin_node or self.node_id
+            flipped = opinions.upsert(conn, entry.id, org, verdict, reason, node, utcnow())
+            entry = self._entry(conn, bank, entry.uuid)
+            opinion = next(o for o in opinions.current(conn, entry.id) if o.org == org)
+            payload = {"opinion": opinion.snapshot(), "entry": entry.feed_snapshot()}
+            rows: list[changelog.ChangeRow] = [
+                (ChangeKind.OPINION_SET, bank.uuid, entry.uuid, payload)
+            ]
+            if flipped:
+                rows.append(
+                    (ChangeKind.ENTRY_UPDATED, bank.uuid, entry.uuid, entry.feed_snapshot())
+                )
+            changelog.append(conn, rows)
+        return opinion, entry
+
+    def get_opinions(
+        self, bank_name: str, entry_ref: str, *, include_history: bool = False
+    ) -> list[Opinion]:
+        """The current opinions on an entry (or, with ``include_history``, every verdict given)."""
+        with self.db.read() as conn:
+            entry = self._entry(conn, self._bank(conn, bank_name), entry_ref)
+            if include_history:
+                return opinions.history(conn, entry.id)
+            return opinions.current(conn, entry.id)
 
     def delete_entry(self, bank_name: str, entry_ref: str) -> Entry:
         """Delete an entry outright (a tombstone stays in the change log)."""
@@ -412,7 +501,7 @@ class Store:
             conn.execute(signals.delete().where(signals.c.entry_id == entry.id))
             conn.execute(entries.delete().where(entries.c.id == entry.id))
             changelog.append(
-                conn, [(ChangeKind.ENTRY_REMOVED, bank.uuid, entry.uuid, entry.snapshot())]
+                conn, [(ChangeKind.ENTRY_REMOVED, bank.uuid, entry.uuid, entry.feed_snapshot())]
             )
         return entry
 
@@ -459,6 +548,7 @@ class Store:
                         entries.c.uuid.label("entry_uuid"),
                         entries.c.labels.label("entry_labels"),
                         entries.c.status.label("entry_status"),
+                        entries.c.disputed,
                         entries.c.created_by,
                     )
                     .join(entries, entries.c.id == signals.c.entry_id)
@@ -473,7 +563,7 @@ class Store:
                         signal=StoredSignal(int(r.id), r.signal_type, r.value, r.quality),
                         entry_uuid=r.entry_uuid,
                         entry_labels=tuple(r.entry_labels),
-                        entry_status=EntryStatus(r.entry_status),
+                        entry_status=opinions.rolled_status(r.entry_status, bool(r.disputed)),
                         created_by=r.created_by,
                         bank=bank_cache[bank_id],
                     )

@@ -65,7 +65,8 @@ class SignalTypeContract:
         index.add(enumerate(values))
         assert len(index) == len(values)
         for i, v in enumerate(values):
-            assert (i, 0) in [tuple(h) for h in index.query(v, self.signal_type.default_threshold)]
+            hits = index.query(v, self.signal_type.default_threshold)
+            assert (i, 0) in [(h.id, h.distance) for h in hits]
 
     def test_hashes_known_content(self) -> None:
         for data, expected in self.hashes:
