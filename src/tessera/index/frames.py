@@ -1,0 +1,308 @@
+"""The frame index that serves ``vpdq``: every reference frame in a Hamming index, votes per video.
+
+Layout. Each stored video keeps its usable frames (quality at or above the floor, repeated hashes
+once, as vPDQ prepares them) under a contiguous range of frame ids in one ``HammingIndex``; a
+growable array maps each frame id back to its video's signal id (-1 once removed), and each
+video keeps its frames' timestamps.
+
+Query flow (one query video = one batch):
+
+1. the query's frames are prepared the same way; a video with no usable frame matches nothing;
+2. all of them go to ``HammingIndex.query_array`` at once, with ``vpdq_frame_threshold`` as the
+   radius: every (query frame, reference frame) pair within that many bits;
+3. pairs are grouped by reference video: query-% is the share of query frames with a partner in
+   that video, compared-% the share of that video's frames with a partner in the query;
+4. distance is ``100 - max(query-%, compared-%)`` rounded up (100 when a floor is not met), and
+   each video within the threshold is an IndexHit whose ``detail`` is the matched segment: first
+   and last matched times in the query and in the reference, and both percentages.
+
+``compare_videos`` computes the same by brute force for two frame lists; the signal type's
+``distance`` uses it, and the tests check the index against it. ``border_crop`` measures the
+uniform borders that hashing cuts off (it lives here, beside the other frame-level rules).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tessera.index.base import IndexHit, SignalIndex
+from tessera.index.hamming import HammingIndex, parse_hex
+from tessera.signals.vpdq import VpdqFeature, VpdqParams, parse_features
+
+__all__ = [
+    "BORDER_FRAMES",
+    "BORDER_PENDING",
+    "FrameIndex",
+    "border_crop",
+    "compare_videos",
+    "frame_weights",
+    "hamming_words",
+    "informative",
+]
+
+Words = npt.NDArray[np.uint64]
+Floats = npt.NDArray[np.float64]
+
+# Border measurement: a row or column is a bar when its samples span at most _FLAT levels; a frame
+# is informative when its luma varies more than _INFORMATIVE_STD. Hashing decides the bars on the
+# first BORDER_FRAMES informative frames (or BORDER_PENDING frames, whichever comes first); no
+# side loses more than _MAX_CUT of its axis.
+BORDER_FRAMES = 8
+BORDER_PENDING = 240
+_FLAT = 24.0
+_INFORMATIVE_STD = 12.0
+_MAX_CUT = 0.4
+# The matched segment: the frame pairs within _OFFSET_SLACK bins of _OFFSET_BIN seconds of the
+# most common time offset, placed in the reference by their median offset.
+_OFFSET_BIN = 0.5
+_OFFSET_SLACK = 1
+
+
+def hamming_words(value: str) -> Words:
+    """A 64-hex-digit PDQ hash as 4 uint64 words."""
+    words: Words = parse_hex([value])[0]
+    return words
+
+
+def informative(pixels: npt.NDArray[np.float32]) -> bool:
+    """Whether a frame has enough detail to tell its borders from its picture."""
+    return float(pixels.std()) > _INFORMATIVE_STD
+
+
+def border_crop(lumas: Sequence[npt.NDArray[np.float32]]) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) samples of uniform border to cut from frames like these.
+
+    ``lumas`` are informative frames (see ``informative``); a side is cut only as far as it is
+    uniform in every one of them, and an axis is left whole when a side would lose more than
+    ``_MAX_CUT`` of it. No frames, no cut.
+    """
+    if not lumas:
+        return (0, 0, 0, 0)
+    sides = np.array([_bars(p) for p in lumas]).min(axis=0)
+    rows, cols = lumas[0].shape
+    top, bottom, left, right = (int(side) for side in sides)
+    if top > _MAX_CUT * rows or bottom > _MAX_CUT * rows:
+        top = bottom = 0
+    if left > _MAX_CUT * cols or right > _MAX_CUT * cols:
+        left = right = 0
+    return (top, bottom, left, right)
+
+
+def _bars(pixels: npt.NDArray[np.float32]) -> tuple[int, int, int, int]:
+    """Uniform rows at the top and bottom, and uniform columns at the left and right."""
+    flat_rows = (pixels.max(axis=1) - pixels.min(axis=1)) <= _FLAT
+    flat_cols = (pixels.max(axis=0) - pixels.min(axis=0)) <= _FLAT
+    return (
+        _run(flat_rows),
+        _run(flat_rows[::-1]),
+        _run(flat_cols),
+        _run(flat_cols[::-1]),
+    )
+
+
+def _run(flags: npt.NDArray[np.bool_]) -> int:
+    """Length of the leading run of True."""
+    stops = np.flatnonzero(~flags)
+    return int(stops[0]) if stops.size else int(flags.size)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A video's usable frames: hashes as words, their timestamps, and the time each stands for."""
+
+    words: Words
+    times: Floats
+    weights: Floats
+
+
+def frame_weights(times: Floats) -> Floats:
+    """The time each listed frame stands for: until the next frame, the last the median step.
+
+    Frames of a list sampled at a fixed rate (vPDQ's) all weigh the same, so time-weighted shares
+    equal vPDQ's frame shares; a kept frame of a deduplicated list stands for its still scene.
+    A list whose frames all share one time weighs each frame 1.
+    """
+    order = np.argsort(times, kind="stable")
+    steps = np.diff(times[order])
+    tail = float(np.median(steps)) if steps.size else 0.0
+    weights = np.empty_like(times)
+    weights[order] = np.append(steps, tail)
+    if not weights.sum() > 0:
+        weights[:] = 1.0
+    return weights
+
+
+def _prepare(features: Sequence[VpdqFeature], params: VpdqParams) -> _Prepared:
+    """Frames at or above the quality floor, each hash once (first occurrence), as vPDQ does."""
+    weights = frame_weights(np.array([f.timestamp for f in features], dtype=np.float64))
+    seen: set[str] = set()
+    kept: list[int] = []
+    for i, f in enumerate(features):
+        if f.quality >= params.quality_floor and f.hex not in seen:
+            seen.add(f.hex)
+            kept.append(i)
+    hexes = [features[i].hex for i in kept]
+    words = parse_hex(hexes) if kept else np.empty((0, 4), np.uint64)
+    times = np.array([features[i].timestamp for i in kept], dtype=np.float64)
+    kept_weights = weights[kept]
+    if kept and not kept_weights.sum() > 0:
+        kept_weights[:] = 1.0
+    return _Prepared(words, times, kept_weights)
+
+
+def _score(
+    query: _Prepared,
+    ref: _Prepared,
+    pair_query: npt.NDArray[np.int64],
+    pair_ref: npt.NDArray[np.int64],
+    params: VpdqParams,
+) -> tuple[int, dict[str, Any] | None]:
+    """Distance and segment from every (query row, reference row) pair of matching frames."""
+    if len(query.times) == 0 or len(ref.times) == 0 or pair_query.size == 0:
+        return 100, None
+    query_rows, ref_rows = np.unique(pair_query), np.unique(pair_ref)
+    query_share = float(query.weights[query_rows].sum() / query.weights.sum())
+    compared_share = float(ref.weights[ref_rows].sum() / ref.weights.sum())
+    query_pct, compared_pct = _percent(query_share), _percent(compared_share)
+    if query_pct < params.min_query_pct or compared_pct < params.min_compared_pct:
+        return 100, None
+    # The segment: the pairs that agree with the most common time offset (reference time minus
+    # query time, in bins), so a stray look-alike frame elsewhere does not stretch it; the query's
+    # first and last such frames, shifted by their median offset into the reference.
+    q_times, r_times = query.times[pair_query], ref.times[pair_ref]
+    bins = np.floor((r_times - q_times) / _OFFSET_BIN).astype(np.int64)
+    values, counts = np.unique(bins, return_counts=True)
+    mode = values[int(np.argmax(counts))]
+    aligned = np.abs(bins - mode) <= _OFFSET_SLACK
+    offset = float(np.median(r_times[aligned] - q_times[aligned]))
+    start, end = float(q_times[aligned].min()), float(q_times[aligned].max())
+    last = float(ref.times.max())
+    detail = {
+        "query_start_s": round(start, 3),
+        "query_end_s": round(end, 3),
+        "reference_start_s": round(min(max(start + offset, 0.0), last), 3),
+        "reference_end_s": round(min(max(end + offset, 0.0), last), 3),
+        "query_match_pct": round(100 * query_share, 1),
+        "compared_match_pct": round(100 * compared_share, 1),
+    }
+    return 100 - max(query_pct, compared_pct), detail
+
+
+def _percent(share: float) -> int:
+    """A share as whole percent, rounded down (a share within float error of a whole counts)."""
+    return min(100, int(share * 100 + 1e-9))
+
+
+def compare_videos(
+    query: Sequence[VpdqFeature], reference: Sequence[VpdqFeature], params: VpdqParams
+) -> tuple[int, dict[str, Any] | None]:
+    """Distance and matched segment of two frame lists, by brute force over all frame pairs."""
+    q, r = _prepare(query, params), _prepare(reference, params)
+    if len(q.times) == 0 or len(r.times) == 0:
+        return 100, None
+    near = np.zeros((len(q.times), len(r.times)), dtype=bool)
+    for start in range(0, len(q.times), 256):
+        block = q.words[start : start + 256, None, :] ^ r.words[None, :, :]
+        near[start : start + 256] = np.bitwise_count(block).sum(axis=2) <= params.frame_threshold
+    pair_query, pair_ref = np.nonzero(near)
+    return _score(q, r, pair_query, pair_ref, params)
+
+
+@dataclass(frozen=True, slots=True)
+class _Video:
+    first: int  # frame id of its first usable frame
+    frames: _Prepared
+
+
+class FrameIndex(SignalIndex):
+    """vPDQ matching over a Hamming index of every reference frame."""
+
+    def __init__(self, params: VpdqParams | None = None) -> None:
+        self.params = params or VpdqParams()
+        self._frames = HammingIndex()
+        self._videos: dict[int, _Video] = {}
+        self._owner = np.full(1024, -1, dtype=np.int64)
+        self._next = 0
+
+    def add(self, items: Iterable[tuple[int, str]]) -> None:
+        """Add (signal id, frame list) pairs; an id already present is replaced."""
+        latest = dict(items)
+        self.remove(latest)
+        ids: list[npt.NDArray[np.int64]] = []
+        words: list[Words] = []
+        for video_id, value in latest.items():
+            prepared = _prepare(parse_features(value), self.params)
+            count = len(prepared.times)
+            first = self._allocate(video_id, count)
+            self._videos[video_id] = _Video(first, prepared)
+            ids.append(np.arange(first, first + count, dtype=np.int64))
+            words.append(prepared.words)
+        if ids:
+            self._frames.add_array(np.concatenate(ids), np.concatenate(words))
+
+    def _allocate(self, video_id: int, count: int) -> int:
+        """A contiguous range of ``count`` frame ids owned by ``video_id``."""
+        first = self._next
+        self._next += count
+        if self._next > len(self._owner):
+            grown = np.full(max(self._next, 2 * len(self._owner)), -1, dtype=np.int64)
+            grown[: len(self._owner)] = self._owner
+            self._owner = grown
+        self._owner[first : self._next] = video_id
+        return first
+
+    def remove(self, ids: Iterable[int]) -> None:
+        """Remove videos by signal id; absent ids are ignored."""
+        gone: list[npt.NDArray[np.int64]] = []
+        for video_id in ids:
+            video = self._videos.pop(video_id, None)
+            if video is None:
+                continue
+            frame_ids = np.arange(
+                video.first, video.first + len(video.frames.times), dtype=np.int64
+            )
+            self._owner[frame_ids] = -1
+            gone.append(frame_ids)
+        if gone:
+            self._frames.remove_array(np.concatenate(gone))
+
+    def query(self, value: str, threshold: int) -> list[IndexHit]:
+        """Every stored video within ``threshold`` of the query video, nearest first.
+
+        Distance 100 means nothing in common (or a floor not met) and is never a hit.
+        """
+        query = _prepare(parse_features(value), self.params)
+        if len(query.times) == 0 or not self._videos:
+            return []
+        found = self._frames.query_array(query.words, self.params.frame_threshold)
+        owners = self._owner[found.ids]
+        hits: list[IndexHit] = []
+        order = np.argsort(owners, kind="stable")
+        owners, query_index, frame_ids = owners[order], found.query_index[order], found.ids[order]
+        bounds = np.flatnonzero(np.diff(owners)) + 1
+        for lo, hi in zip(
+            np.r_[0, bounds].tolist(), np.r_[bounds, len(owners)].tolist(), strict=True
+        ):
+            if lo == hi or owners[lo] < 0:
+                continue
+            video_id = int(owners[lo])
+            video = self._videos[video_id]
+            distance, detail = _score(
+                query,
+                video.frames,
+                query_index[lo:hi],
+                frame_ids[lo:hi] - video.first,
+                self.params,
+            )
+            if distance <= min(threshold, 99):
+                hits.append(IndexHit(video_id, distance, detail))
+        hits.sort(key=lambda h: (h.distance, h.id))
+        return hits
+
+    def __len__(self) -> int:
+        return len(self._videos)

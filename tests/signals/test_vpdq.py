@@ -1,0 +1,192 @@
+"""The vpdq signal type: Meta's format both ways, hashing real clips, and vPDQ matching rules."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from functools import cache
+from pathlib import Path
+
+import av
+import numpy as np
+import numpy.typing as npt
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tessera.errors import InvalidSignal
+from tessera.index.frames import border_crop, compare_videos
+from tessera.media.content import Content
+from tessera.media.video import decode_video
+from tessera.signals.vpdq import (
+    MIRROR,
+    VpdqFeature,
+    VpdqParams,
+    VpdqSignal,
+    format_features,
+    hash_video,
+    parse_features,
+)
+from tessera.testing.signal_contract import SignalTypeContract
+from tests.media.video_synth import encode, scene
+
+H1 = "e271017837246aaccddea259648fb7d62f435c89d9e99b2497763e216c8d055c"
+H2 = "c0f11178372c6aaccddea259648fbfd62f434c89c9e99b249772be216c8d055c"
+PYTX = f'["{H1},100,0.0", "{H2},98,1.0"]'  # as python-threatexchange's vpdq_to_json writes it
+
+
+class TestVpdqContract(SignalTypeContract):
+    signal_type = VpdqSignal
+    valid = [
+        (PYTX, PYTX),
+        (f'  ["{H1.upper()},100,0", "{H2},98,1.000"]\n', PYTX),
+        (f"0,100,{H1},0.000\n30,98,{H2},1.000\n", PYTX),  # Meta's vpdq-hash-video file
+        (f'["{H1},100,0.0333333"]', f'["{H1},100,0.033"]'),
+        (f'["{H2},70,1.23e+02"]', f'["{H2},70,123.0"]'),
+    ]
+    invalid = [
+        "",
+        "[]",
+        "{}",
+        '["abc,100,0.0"]',
+        f'["{H1},101,0.0"]',
+        f'["{H1},100,-1.0"]',
+        f'["{H1},100,nan"]',
+        f'["{H1},100"]',
+        f'["{H1},x,0.0"]',
+        f"[{H1}]",
+        f"0,100,{H1}\n",
+        '["' + "z" * 64 + ',100,0.0"]',
+    ]
+
+
+features = st.builds(
+    VpdqFeature,
+    st.text("0123456789abcdef", min_size=64, max_size=64),
+    st.integers(0, 100),
+    st.floats(0, 1e6, allow_nan=False).map(lambda t: round(t, 3)),
+)
+
+
+@given(st.lists(features, min_size=1, max_size=20))
+def test_format_round_trips(frames: list[VpdqFeature]) -> None:
+    text = format_features(frames)
+    assert parse_features(text) == frames
+    assert VpdqSignal.validate(text) == text
+    assert all(len(item.split(",")) == 3 for item in json.loads(text))
+
+
+def test_python_threatexchange_reads_what_tessera_writes() -> None:
+    pytest.importorskip("vpdq")  # python-threatexchange's vpdq extension imports it
+    from threatexchange.extensions.vpdq.vpdq_util import json_to_vpdq, vpdq_to_json
+
+    ours = [VpdqFeature(H1, 100, 0.0), VpdqFeature(H2, 98, 12.345)]
+    theirs = json_to_vpdq(format_features(ours))
+    assert [(f.pdq_hex, f.quality, f.timestamp) for f in theirs] == list(map(tuple, ours))
+    assert VpdqSignal.validate(vpdq_to_json(theirs)) == format_features(
+        [VpdqFeature(H1, 100, 0.0), VpdqFeature(H2, 98, 12.3)]  # pytx keeps 3 digits
+    )
+
+
+def test_matching_follows_vpdq_rules() -> None:
+    far = "f" * 64
+    query = [VpdqFeature(H1, 100, 0.0), VpdqFeature(far, 100, 1.0)]
+    ref = [VpdqFeature(H2, 100, 5.0), VpdqFeature(H1, 20, 6.0)]
+    params = VpdqParams()
+    distance, detail = compare_videos(query, ref, params)
+    assert distance == 0  # every usable reference frame matched (the quality-20 one is ignored)
+    assert detail == {
+        "query_start_s": 0.0,
+        "query_end_s": 0.0,
+        "reference_start_s": 5.0,
+        "reference_end_s": 5.0,
+        "query_match_pct": 50.0,
+        "compared_match_pct": 100.0,
+    }
+    assert compare_videos(query, ref, VpdqParams(min_query_pct=80))[0] == 100
+    assert compare_videos(query, ref, VpdqParams(frame_threshold=5))[0] == 100
+    assert compare_videos(ref, query, params)[0] == 0  # symmetric: the larger share decides
+
+
+def test_hashing_a_clip_gives_its_mirror_from_the_same_decode() -> None:
+    content = Content.from_bytes(encode(40, scene(3), fps=10))
+    signal = VpdqSignal.hash_content(content)
+    assert signal is not None and signal.quality is not None and signal.quality >= 50
+    frames = parse_features(signal.value)
+    assert 4 <= len(frames) <= 32  # 8 a second over 4 s, near repeats dropped
+    ((name, mirrored),) = VpdqSignal.transformed(content)
+    assert name == MIRROR and len(parse_features(mirrored.value)) == len(frames)
+
+
+def test_a_mirrored_copy_matches_through_the_mirror_query(shared_data: Path) -> None:
+    with av.open(str(shared_data / "videos" / f"{CHAIR}.mp4")) as source:
+        stream = source.streams.video[0]
+        frames = itertools.islice(source.decode(stream), 90)
+        rgb = [f.to_ndarray(format="rgb24") for f in frames]
+    flipped = Content.from_bytes(encode(len(rgb), lambda i: rgb[i][:, ::-1].copy(), fps=30))
+    original = Content.from_bytes(encode(len(rgb), lambda i: rgb[i], fps=30))
+    query = hash_video(flipped, P).frames
+    assert compare_videos(query, hash_video(original, P).frames, P)[0] > 20
+    assert compare_videos(query, hash_video(original, P).mirrored, P)[0] <= 20
+
+
+def test_letterbox_bars_are_cut_before_hashing() -> None:
+    draw = scene(4)
+
+    def boxed(i: int) -> npt.NDArray[np.uint8]:
+        out = np.zeros_like(draw(i))
+        out[20:100] = draw(i)[20:100]
+        return out
+
+    lumas = [f.luma.pixels for f in decode_video(Content.from_bytes(encode(30, boxed)))]
+    top, bottom, left, right = border_crop(lumas[:8])
+    assert 18 <= top <= 21 and 18 <= bottom <= 21 and left == right == 0
+    plain = hash_video(Content.from_bytes(encode(30, lambda i: draw(i)[20:100].copy())), P)
+    box = hash_video(Content.from_bytes(encode(30, boxed)), P)
+    # Smooth synthetic frames are PDQ's hardest case (many coefficients near the median): the cut
+    # copy matches most frames (measured: distance 30), the uncut one would match none.
+    assert compare_videos(box.frames, plain.frames, P)[0] < 50
+
+
+P = VpdqParams()
+CHAIR = "chair-orig-22-sd-bar"
+
+
+@cache
+def _hashes(folder: Path, name: str) -> list[VpdqFeature]:
+    return hash_video(Content.from_path(folder / f"{name}.mp4"), P).frames
+
+
+@pytest.fixture
+def clips(shared_data: Path):  # type: ignore[no-untyped-def]
+    return lambda name: _hashes(shared_data / "videos", name)
+
+
+@pytest.mark.parametrize("edit", ["grey", "sepia", "with-small-logo"])
+def test_edits_of_the_sample_match_their_original(clips, edit: str) -> None:  # type: ignore[no-untyped-def]
+    name = f"chair-22-sd-{edit}-bar" if "logo" not in edit else f"chair-22-{edit}-bar"
+    assert compare_videos(clips(name), clips(CHAIR), P)[0] <= VpdqSignal.default_threshold
+
+
+@pytest.mark.parametrize("other", ["chair-19-sd-bar", "doorknob-hd-no-bar", "pattern-hd-no-bar"])
+def test_other_takes_and_unrelated_clips_do_not_match(clips, other: str) -> None:  # type: ignore[no-untyped-def]
+    assert compare_videos(clips(other), clips(CHAIR), P)[0] > VpdqSignal.default_threshold
+
+
+def test_chair_20_is_found_as_an_excerpt_1_9_s_in(clips) -> None:  # type: ignore[no-untyped-def]
+    # chair-20 is chair-22 without its first 1.9 s (frame for frame within 10 bits), so a matcher
+    # that finds trimmed copies must match it; the segment says where it sits.
+    distance, detail = compare_videos(clips("chair-20-sd-bar"), clips(CHAIR), P)
+    assert distance <= VpdqSignal.default_threshold and detail is not None
+    assert detail["reference_start_s"] == pytest.approx(1.9, abs=0.3)
+    assert detail["query_start_s"] == pytest.approx(0.0, abs=0.3)
+
+
+@pytest.mark.parametrize("edit", ["pattern-sd-grey-bar"])
+def test_pattern_edits_match_each_other(clips, edit: str) -> None:  # type: ignore[no-untyped-def]
+    assert compare_videos(clips(edit), clips("pattern-hd-no-bar"), P)[0] <= 20
+
+
+def test_invalid_json_is_an_invalid_signal() -> None:
+    with pytest.raises(InvalidSignal):
+        parse_features("[" * 100_000)
