@@ -9,13 +9,17 @@ A format reads a file into ``NewEntry`` records for ``Store.add_entries`` and wr
     pytx      .txt                python-threatexchange signal file: "<signal_type> <signal>"
     pytx-csv  .pytx.csv           python-threatexchange "dataset -P --csv"
     hma       .hma.jsonl          HMA bank content: one POST /c/bank/NAME/signal body per line
+    tcap      .tcap.json          TCAP's hash list (Content Hash List API v2 page), a hash a record
+    stix      .stix.json          STIX 2.1 bundle: one indicator per signal, file-hash patterns
 
 The flow of ``tessera bank import NAME FILE [--format F]``:
 
 1. ``get_format(F)``, or ``guess_format(FILE)`` by the longest extension that fits;
 2. the service opens FILE as UTF-8 with ``newline=""`` and hands the text stream to ``read``;
 3. ``read`` yields entries lazily, each signal validated by its signal type, and raises
-   FormatError("line N: reason") at the first bad line; the store adds all or nothing.
+   FormatError("line N: reason") at the first bad line (the single-document formats, tcap and
+   stix, read the file whole within limits and name the item: "item N: reason"); the store
+   adds all or nothing.
 
 Export is the reverse: ``write`` takes the bank's entries and returns how many it wrote (formats
 that cannot mark an entry as disputed or retired write only the active ones).
@@ -31,6 +35,8 @@ from tessera.exchange.formats.csv_table import CsvFormat
 from tessera.exchange.formats.hma import HmaFormat
 from tessera.exchange.formats.jsonl import JsonlFormat
 from tessera.exchange.formats.pytx import PytxCsvFormat, PytxSignalFormat
+from tessera.exchange.formats.stix import StixFormat
+from tessera.exchange.formats.tcap import TcapFormat
 
 __all__ = [
     "MAX_LINE_CHARS",
@@ -90,5 +96,13 @@ def guess_format(path: Path) -> BankFormat:
     return max(fits, key=lambda fit: fit[0])[1]
 
 
-for _builtin in (JsonlFormat(), CsvFormat(), PytxSignalFormat(), PytxCsvFormat(), HmaFormat()):
+for _builtin in (
+    JsonlFormat(),
+    CsvFormat(),
+    PytxSignalFormat(),
+    PytxCsvFormat(),
+    HmaFormat(),
+    TcapFormat(),
+    StixFormat(),
+):
     register_format(_builtin)
