@@ -1,0 +1,117 @@
+"""What routes depend on, as ``Annotated`` aliases: a route's signature reads as its requirements.
+
+- ``NodeDep``: the running node (settings, store, organisations, tokens, matcher);
+- ``CurrentOrg``: the calling organisation, from ``Authorization: Bearer <token>`` (401 without a
+  valid token);
+- ``MatchOrg``, ``ContributeOrg``, ``ReviewOrg``, ``SyncOrg``, ``AdminOrg``: the same, requiring
+  the token to carry that scope (403 otherwise). ``AdminOrg`` also requires the coordinator tier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CollectorRegistry, Gauge
+
+from tessera.errors import Forbidden, NotFound
+from tessera.services.access import Principal, may_administer, may_see
+from tessera.services.matching import Matcher
+from tessera.services.orgs import TokenAuthority
+from tessera.settings import Settings
+from tessera.store.orgs import OrgStore
+from tessera.store.records import Bank, Scope
+from tessera.store.repository import Store
+
+
+@dataclass
+class Node:
+    """Everything a request handler may use; one per app."""
+
+    settings: Settings
+    store: Store
+    orgs: OrgStore
+    tokens: TokenAuthority
+    matcher: Matcher
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    loaded: bool = False
+
+    def __post_init__(self) -> None:
+        self._index_size = Gauge(
+            "tessera_index_signals",
+            "Signals in the match index, by signal type.",
+            ["signal_type"],
+            registry=self.registry,
+        )
+        self._seq = Gauge(
+            "tessera_change_seq", "Newest change-log sequence number.", registry=self.registry
+        )
+        self._cursor = Gauge(
+            "tessera_matcher_cursor",
+            "Change-log position the match index has applied.",
+            registry=self.registry,
+        )
+
+    def refresh_gauges(self) -> None:
+        """Update the gauges a metrics scrape shows."""
+        for name in self.matcher.signal_types:
+            self._index_size.labels(name).set(self.matcher.size(name))
+        self._seq.set(self.store.latest_seq())
+        self._cursor.set(self.matcher.cursor)
+
+    def visible_bank(self, who: Principal, name: str) -> Bank:
+        """The bank called ``name`` if ``who`` may see it; NotFound alike when absent or hidden."""
+        try:
+            bank = self.store.get_bank(name)
+        except NotFound:
+            bank = None
+        if bank is None or not may_see(who, bank):
+            raise NotFound(f"no bank named {name!r}")
+        return bank
+
+
+def get_node(request: Request) -> Node:
+    """The node this app serves."""
+    node: Node = request.app.state.node
+    return node
+
+
+NodeDep = Annotated[Node, Depends(get_node)]
+
+_bearer = HTTPBearer(auto_error=False, description="A token from `tessera token create`.")
+
+
+def current_org(
+    node: NodeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The calling organisation, from its bearer token."""
+    return node.tokens.resolve(credentials.credentials if credentials else None)
+
+
+CurrentOrg = Annotated[Principal, Depends(current_org)]
+
+
+def _scoped(scope: Scope) -> object:
+    def dependency(who: CurrentOrg) -> Principal:
+        who.require(scope)
+        return who
+
+    dependency.__name__ = f"require_{scope.value}"
+    return Depends(dependency)
+
+
+def _admin(who: CurrentOrg) -> Principal:
+    who.require(Scope.ADMIN)
+    if not may_administer(who):
+        raise Forbidden("only a coordinator may administer this node")
+    return who
+
+
+MatchOrg = Annotated[Principal, _scoped(Scope.MATCH)]
+ContributeOrg = Annotated[Principal, _scoped(Scope.CONTRIBUTE)]
+ReviewOrg = Annotated[Principal, _scoped(Scope.REVIEW)]
+SyncOrg = Annotated[Principal, _scoped(Scope.SYNC)]
+AdminOrg = Annotated[Principal, Depends(_admin)]

@@ -1,0 +1,15 @@
+"""The API's routes, one module per concern; ``ROUTERS`` lists them for the app factory."""
+
+from __future__ import annotations
+
+from tessera.api.routes import admin, banks, entries, hashing, health, matching, opinions
+
+ROUTERS = [
+    health.router,
+    hashing.router,
+    matching.router,
+    banks.router,
+    entries.router,
+    opinions.router,
+    admin.router,
+]
