@@ -1,0 +1,240 @@
+"""The ``pdq_orb`` signal type: PDQ of the border-trimmed image plus ORB local features.
+
+It finds copies that PDQ misses (crops, letterboxes, screenshot frames, overlays, small
+rotations, 90-degree turns) and refuses what PDQ confuses (templated graphics that share a
+layout). ``pdq`` stays the interoperable default; banks may carry both.
+
+Hashing flow for one image (one decode):
+
+1. decode the luma at reduced size (``DECODE_SIDE`` samples a side at least);
+2. trim flat uniform borders (``local_features.trim_box``), then PDQ-hash the trimmed luma with
+   the project's PDQ (``pdq_hasher.pdq_from_luma``);
+3. extract up to 256 ORB keypoints of the trimmed image in a 320-pixel work frame.
+
+Format (version 1), four fields joined by ``.``::
+
+    1.<width>x<height>.<pdq: 64 lower-case hex digits>.<features: base64url, unpadded>
+
+``width`` x ``height`` is the work frame; the features are 36-byte records, one per keypoint:
+x and y as big-endian uint16 in 1/16 pixel, then the 32-byte ORB (rBRIEF) descriptor. A flat
+image has no keypoints and an empty last field. Peers verify matches from these bytes alone.
+
+Distance (0-100, lower is closer; see ``compare``): when both sides have keypoints enough and
+RANSAC aligns them with ``MIN_INLIERS`` inliers or more, the features decide:
+``100 - agreement %`` (``local_features.verify``), so a template sibling aligned on its layout
+but different in its picture and text is far. Otherwise (flat graphics, or no alignment, as after
+heavy blur) the trimmed PDQ distance decides, scaled so that PDQ's 31 bits land on this type's
+default threshold. Either way a bank's threshold is one number.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from tessera.errors import InvalidSignal
+from tessera.media.image import Luma, decode_luma
+from tessera.media.kinds import MediaKind
+from tessera.signals import local_features as lf
+from tessera.signals.base import Signal, SignalType
+from tessera.signals.pdq_hasher import pdq_from_luma
+
+if TYPE_CHECKING:
+    from tessera.index.base import SignalIndex
+    from tessera.media.content import Content
+
+VERSION = "1"
+DECODE_SIDE = 320
+RECORD_BYTES = 36
+MAX_RECORDS = 256
+MAX_FRAME_SIDE = 4096
+# Both sides need this many keypoints, and RANSAC this many inliers, for features to decide.
+MIN_KEYPOINTS = 24
+MIN_INLIERS = 16
+# PDQ's own confident-match threshold, in bits; the fallback distance scales it onto ours.
+PDQ_BITS = 31
+MAX_DISTANCE = 100
+_FIXED_POINT = 16
+_SIZE = re.compile(r"([1-9][0-9]{0,3})x([1-9][0-9]{0,3})")
+_HEX = re.compile(r"[0-9a-f]{64}")
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
+class Parsed(NamedTuple):
+    """A decoded ``pdq_orb`` value: the trimmed image's PDQ and its features."""
+
+    pdq: str
+    features: lf.Features
+
+
+class Comparison(NamedTuple):
+    """The distance of two values and the evidence behind it (``Match.detail``)."""
+
+    distance: int
+    pdq_bits: int
+    verification: lf.Verification
+    decided_by: str
+
+    def as_json(self) -> dict[str, object]:
+        """The evidence as JSON-ready values."""
+        return {"decided_by": self.decided_by, "pdq_bits": self.pdq_bits} | dict(
+            self.verification.as_json()
+        )
+
+
+class PdqOrbSignal(SignalType):
+    """PDQ of the border-trimmed image plus ORB keypoints, verified by geometry."""
+
+    name = "pdq_orb"
+    media_kinds = frozenset({MediaKind.IMAGE})
+    # 100 - agreement %: a copy agrees at 45%+ of the places where both have a corner.
+    default_threshold = 55
+    max_threshold = 70
+    verifies = frozenset({"pdq"})
+
+    @classmethod
+    def validate(cls, value: str) -> str:
+        """The normal form of a value; InvalidSignal names the field that is wrong."""
+        return format_value(parse(value))
+
+    @classmethod
+    def distance(cls, a: str, b: str) -> int:
+        """0-100: 100 minus the verified coverage, or the scaled PDQ distance (see module)."""
+        return compare(parse(a), parse(b)).distance
+
+    @classmethod
+    def hash_content(cls, content: Content) -> Signal | None:
+        """Trimmed PDQ and ORB features of an image; None for other media kinds."""
+        if content.kind not in cls.media_kinds:
+            return None
+        luma = decode_luma(content, reduce_to=DECODE_SIDE).pixels
+        value, quality = _hash_luma(luma)
+        return Signal(cls.name, value, quality)
+
+    @classmethod
+    def transformed(cls, content: Content) -> list[tuple[str, Signal]]:
+        """The mirror image's signal (ORB is rotation invariant but not mirror invariant)."""
+        if content.kind not in cls.media_kinds:
+            return []
+        luma = decode_luma(content, reduce_to=DECODE_SIDE).pixels
+        value, quality = _hash_luma(np.ascontiguousarray(luma[:, ::-1]))
+        return [("mirror", Signal(cls.name, value, quality))]
+
+    @classmethod
+    def contradiction(cls, query: str, entry: str) -> Mapping[str, Any] | None:
+        """The evidence when local features align two images yet disagree (a template sibling)."""
+        comparison = compare(parse(query), parse(entry))
+        if comparison.decided_by != "features" or comparison.distance <= cls.default_threshold:
+            return None
+        return {"signal_type": cls.name, "distance": comparison.distance} | comparison.as_json()
+
+    @classmethod
+    def new_index(cls) -> SignalIndex:
+        """Candidates from Hamming indexes of PDQs and descriptors, then exact verification."""
+        from tessera.index.pdq_orb import PdqOrbIndex
+
+        return PdqOrbIndex()
+
+
+def hash_luma(luma: Luma) -> tuple[str, int]:
+    """The ``pdq_orb`` value and quality of decoded luma (for tools that decode themselves)."""
+    return _hash_luma(luma.pixels)
+
+
+def _hash_luma(pixels: np.ndarray[tuple[int, int], np.dtype[np.float32]]) -> tuple[str, int]:
+    top, bottom, left, right = lf.trim_box(pixels)
+    trimmed = np.ascontiguousarray(pixels[top:bottom, left:right])
+    pdq = pdq_from_luma(Luma.from_array(trimmed))
+    features = lf.extract(lf.work_image(trimmed))
+    return format_value(Parsed(pdq.hex, features)), pdq.quality
+
+
+def compare(a: Parsed, b: Parsed) -> Comparison:
+    """The distance of two parsed values, with its evidence; symmetric by construction
+    (the pair is put in a fixed order first, so RANSAC sees the same problem either way)."""
+    if (a.pdq, _feature_bytes(a.features)) > (b.pdq, _feature_bytes(b.features)):
+        a, b = b, a
+    bits = (int(a.pdq, 16) ^ int(b.pdq, 16)).bit_count()
+    evidence = lf.NO_EVIDENCE
+    if len(a.features) >= MIN_KEYPOINTS and len(b.features) >= MIN_KEYPOINTS:
+        evidence = lf.verify(a.features, b.features)
+        if evidence.inliers >= MIN_INLIERS:
+            return Comparison(100 - round(100 * evidence.agreement), bits, evidence, "features")
+    scaled = min(MAX_DISTANCE, -(-bits * PdqOrbSignal.default_threshold // PDQ_BITS))
+    return Comparison(scaled, bits, evidence, "pdq")
+
+
+def pdq_radius(threshold: int) -> int:
+    """The largest trimmed-PDQ distance in bits whose scaled distance is within ``threshold``."""
+    if threshold >= MAX_DISTANCE:
+        return 256  # the scaled distance is capped at MAX_DISTANCE, so every PDQ qualifies
+    return threshold * PDQ_BITS // PdqOrbSignal.default_threshold
+
+
+def parse(value: str) -> Parsed:
+    """Decode a value strictly; InvalidSignal says which field is wrong and how."""
+    if not isinstance(value, str):
+        raise InvalidSignal(f"pdq_orb must be a string, got {type(value).__name__}")
+    fields = value.strip().split(".")
+    if len(fields) != 4:
+        raise InvalidSignal(f"pdq_orb must have 4 fields joined by '.', got {len(fields)}")
+    version, size, pdq, packed = fields
+    if version != VERSION:
+        raise InvalidSignal(f"pdq_orb version must be {VERSION}, got {version[:10]!r}")
+    sized = _SIZE.fullmatch(size)
+    if sized is None:
+        raise InvalidSignal(f"pdq_orb frame must be WIDTHxHEIGHT, got {size[:20]!r}")
+    width, height = int(sized[1]), int(sized[2])
+    if max(width, height) > MAX_FRAME_SIDE:
+        raise InvalidSignal(f"pdq_orb frame {width}x{height} exceeds {MAX_FRAME_SIDE} a side")
+    pdq = pdq.lower()
+    if _HEX.fullmatch(pdq) is None:
+        raise InvalidSignal("pdq_orb's pdq field must be 64 hex digits")
+    return Parsed(pdq, _unpack(packed, width, height))
+
+
+def _unpack(packed: str, width: int, height: int) -> lf.Features:
+    if _BASE64URL.fullmatch(packed) is None:
+        raise InvalidSignal("pdq_orb's features must be unpadded base64url")
+    try:
+        raw = base64.urlsafe_b64decode(packed + "=" * (-len(packed) % 4))
+    except (binascii.Error, ValueError) as e:
+        raise InvalidSignal(f"pdq_orb's features are not base64url ({e})") from None
+    if len(raw) % RECORD_BYTES:
+        raise InvalidSignal(f"pdq_orb's features must be {RECORD_BYTES}-byte records")
+    count = len(raw) // RECORD_BYTES
+    if count > MAX_RECORDS:
+        raise InvalidSignal(f"pdq_orb holds at most {MAX_RECORDS} keypoints, got {count}")
+    if _encode(raw) != packed:
+        raise InvalidSignal("pdq_orb's features are not in canonical base64url")
+    records = np.frombuffer(raw, dtype=np.uint8).reshape(count, RECORD_BYTES)
+    xy = (records[:, :4].copy().view(">u2") / _FIXED_POINT).astype(np.float32)
+    if count and (xy[:, 0].max() >= width or xy[:, 1].max() >= height):
+        raise InvalidSignal(f"pdq_orb keypoint outside its {width}x{height} frame")
+    return lf.Features(width, height, xy.reshape(count, 2), records[:, 4:].copy())
+
+
+def format_value(parsed: Parsed) -> str:
+    """The normal text form of a parsed value."""
+    f = parsed.features
+    return f"{VERSION}.{f.width}x{f.height}.{parsed.pdq}.{_encode(_feature_bytes(f))}"
+
+
+def _feature_bytes(f: lf.Features) -> bytes:
+    xy = np.ascontiguousarray(np.floor(f.points * _FIXED_POINT).astype(">u2").reshape(len(f), 2))
+    records = np.concatenate([xy.view(np.uint8).reshape(len(f), 4), f.descriptors], axis=1)
+    return records.tobytes()
+
+
+def _encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def descriptor_words(parsed: Parsed) -> list[str]:
+    """Each descriptor as 64 hex digits (a 256-bit word the Hamming index can hold)."""
+    return [bytes(d).hex() for d in parsed.features.descriptors]

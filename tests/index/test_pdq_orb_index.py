@@ -1,0 +1,82 @@
+"""PdqOrbIndex: the index contract (its answers equal brute force over ``PdqOrbSignal.distance``),
+and the template guard end to end through the matcher."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
+
+from tessera.index.base import SignalIndex
+from tessera.index.pdq_orb import PdqOrbIndex
+from tessera.services.matching import Matcher, Query
+from tessera.signals.base import Signal
+from tessera.signals.pdq import PdqSignal
+from tessera.signals.pdq_orb import PdqOrbSignal
+from tessera.store.records import NewEntry
+from tessera.store.repository import Store
+from tessera.testing import IndexContract
+from tests.signals.pdq_orb_media import card, content, crop, framed, letterbox, photo
+
+
+@cache
+def _pool() -> tuple[str, ...]:
+    """Real values: two photos with edited copies, template cards, and a flat image."""
+    images = []
+    for seed in (1, 2):
+        ref = photo(seed)
+        images += [ref, crop(ref, 0.06), letterbox(ref), framed(ref)]
+    images += [card(seed, picture_side=48) for seed in (1, 2, 3)]
+    values = [PdqOrbSignal.hash_content(content(im)) for im in images]
+    flat = "1.320x240." + "0" * 64 + "."
+    return (*(v.value for v in values if v is not None), flat)
+
+
+class TestPdqOrbIndex(IndexContract):
+    max_examples = 15
+
+    def new_index(self) -> SignalIndex:
+        return PdqOrbIndex()
+
+    def values(self) -> SearchStrategy[str]:
+        return st.sampled_from(_pool())
+
+    def thresholds(self) -> SearchStrategy[int]:
+        return st.sampled_from([0, 20, 55, 70, 100])
+
+    def distance(self, a: str, b: str) -> int:
+        return PdqOrbSignal.distance(a, b)
+
+
+def test_hits_carry_the_evidence() -> None:
+    index = PdqOrbIndex()
+    ref = photo(1)
+    index.add([(7, PdqOrbSignal.hash_content(content(ref)).value)])  # type: ignore[union-attr]
+    query = PdqOrbSignal.hash_content(content(framed(ref)))
+    assert query is not None
+    (hit,) = index.query(query.value, PdqOrbSignal.default_threshold)
+    assert hit.id == 7 and hit.detail is not None
+    assert hit.detail["decided_by"] == "features" and hit.detail["inliers"] >= 16
+    index.remove([7])
+    assert len(index) == 0 and index.query(query.value, 100) == []
+
+
+def _signals(im: object) -> list[Signal]:
+    c = content(im)  # type: ignore[arg-type]
+    return [s for s in (PdqSignal.hash_content(c), PdqOrbSignal.hash_content(c)) if s]
+
+
+def test_pdq_collision_on_a_template_is_demoted_with_evidence(store: Store) -> None:
+    store.create_bank("cards")
+    store.add_entries("cards", [NewEntry(signals=tuple(_signals(card(1, picture_side=48))))])
+    matcher = Matcher(store)
+    matcher.load()
+    sibling = matcher.match([Query(s) for s in _signals(card(2, picture_side=48))])
+    assert [m.signal_type for m in sibling] == ["pdq"]  # pdq_orb does not match at all
+    (pdq,) = sibling
+    assert pdq.demoted and pdq.as_json()["demoted"] is True
+    assert pdq.detail is not None and pdq.detail["demoted_by"]["signal_type"] == "pdq_orb"
+    same = matcher.match([Query(s) for s in _signals(card(1, picture_side=48))])
+    assert {m.signal_type for m in same} == {"pdq", "pdq_orb"}
+    assert not any(m.demoted for m in same)

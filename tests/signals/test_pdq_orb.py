@@ -1,0 +1,145 @@
+"""pdq_orb: the signal contract, its text format, copies that PDQ misses, and template siblings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tessera.errors import InvalidSignal, MediaError, MediaLimitExceeded
+from tessera.media.content import Content, MediaLimits
+from tessera.signals import local_features as lf
+from tessera.signals.pdq import PdqSignal
+from tessera.signals.pdq_orb import Parsed, PdqOrbSignal, compare, format_value, parse
+from tessera.testing import SignalTypeContract
+from tests.signals.pdq_orb_media import card, content, crop, framed, letterbox, photo
+
+REFERENCE = photo(1)
+REF_VALUE = PdqOrbSignal.hash_content(content(REFERENCE)).value  # type: ignore[union-attr]
+FLAT_VALUE = "1.320x240." + "0" * 64 + "."
+
+
+def _hash(im: object) -> str:
+    signal = PdqOrbSignal.hash_content(content(im))  # type: ignore[arg-type]
+    assert signal is not None
+    return signal.value
+
+
+class TestPdqOrbContract(SignalTypeContract):
+    signal_type = PdqOrbSignal
+    valid = [
+        (REF_VALUE, REF_VALUE),
+        (f"  {REF_VALUE}\n", REF_VALUE),
+        (FLAT_VALUE.replace("0" * 64, "AB" * 32), FLAT_VALUE.replace("0" * 64, "ab" * 32)),
+        (FLAT_VALUE, FLAT_VALUE),
+    ]
+    invalid = [
+        "",
+        "1.320x240." + "0" * 64,  # three fields
+        "2.320x240." + "0" * 64 + ".",  # unknown version
+        "1.320x0." + "0" * 64 + ".",  # empty frame
+        "1.5000x240." + "0" * 64 + ".",  # frame too large
+        "1.320x240." + "g" * 64 + ".",  # not hex
+        "1.320x240." + "0" * 63 + ".",  # short pdq
+        "1.320x240." + "0" * 64 + ".AAAA",  # 3 bytes: not whole records
+        "1.320x240." + "0" * 64 + ".AA==",  # padded
+        "1.320x240." + "0" * 64 + ".A+/A",  # not base64url
+        "1.10x10." + "0" * 64 + "." + "_" * 48,  # keypoint outside its frame
+    ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    width=st.integers(1, 4096),
+    height=st.integers(1, 4096),
+    data=st.data(),
+)
+def test_format_round_trips(width: int, height: int, data: st.DataObject) -> None:
+    count = data.draw(st.integers(0, 40))
+    xs = data.draw(st.lists(st.integers(0, width * 16 - 1), min_size=count, max_size=count))
+    ys = data.draw(st.lists(st.integers(0, height * 16 - 1), min_size=count, max_size=count))
+    raw = data.draw(st.binary(min_size=32 * count, max_size=32 * count))
+    pdq = data.draw(st.text("0123456789abcdef", min_size=64, max_size=64))
+    points = (np.array([xs, ys], dtype=np.float32).T / 16).reshape(count, 2)
+    descriptors = np.frombuffer(raw, dtype=np.uint8).reshape(count, 32)
+    value = format_value(Parsed(pdq, lf.Features(width, height, points, descriptors)))
+    again = parse(value)
+    assert format_value(again) == value == PdqOrbSignal.validate(value)
+    assert np.array_equal(again.features.points, points)
+    assert np.array_equal(again.features.descriptors, descriptors)
+
+
+@pytest.mark.parametrize(
+    ("edit", "copy"),
+    [
+        ("crop_6", lambda im: crop(im, 0.06)),
+        ("letterbox_20", letterbox),
+        ("screenshot_frame", framed),
+    ],
+)
+def test_edited_copies_match_where_pdq_does_not(edit: str, copy: object) -> None:
+    edited = copy(REFERENCE)  # type: ignore[operator]
+    comparison = compare(parse(_hash(edited)), parse(REF_VALUE))
+    assert comparison.distance <= PdqOrbSignal.default_threshold, (edit, comparison)
+    if edit != "letterbox_20":
+        pdq = [PdqSignal.hash_content(content(im)) for im in (edited, REFERENCE)]
+        assert not PdqSignal.matches(pdq[0].value, pdq[1].value)  # type: ignore[union-attr]
+
+
+def test_letterbox_is_trimmed_to_the_same_pdq() -> None:
+    assert parse(_hash(letterbox(REFERENCE))).pdq == parse(REF_VALUE).pdq
+
+
+def test_unrelated_photo_does_not_match() -> None:
+    assert PdqOrbSignal.distance(_hash(photo(2)), REF_VALUE) > PdqOrbSignal.max_threshold
+
+
+def test_template_sibling_does_not_match_though_pdq_collides() -> None:
+    a, b = card(1, picture_side=48), card(2, picture_side=48)
+    pdq = [PdqSignal.hash_content(content(im)).value for im in (a, b)]  # type: ignore[union-attr]
+    assert PdqSignal.matches(*pdq)  # the layout dominates PDQ: a collision
+    va, vb = _hash(a), _hash(b)
+    comparison = compare(parse(va), parse(vb))
+    assert comparison.decided_by == "features"
+    assert comparison.distance > PdqOrbSignal.default_threshold
+    evidence = PdqOrbSignal.contradiction(va, vb)
+    assert evidence is not None and evidence["inliers"] >= 16
+    assert PdqOrbSignal.contradiction(va, _hash(card(1, picture_side=48))) is None
+
+
+def test_distance_is_symmetric_on_real_pairs() -> None:
+    values = [REF_VALUE, _hash(crop(REFERENCE, 0.1)), _hash(card(3)), FLAT_VALUE]
+    for a in values:
+        for b in values:
+            assert PdqOrbSignal.distance(a, b) == PdqOrbSignal.distance(b, a)
+
+
+def test_mirror_variant_matches_a_flipped_copy() -> None:
+    flipped = content(REFERENCE.transpose(0))  # FLIP_LEFT_RIGHT
+    ((name, signal),) = PdqOrbSignal.transformed(flipped)
+    assert name == "mirror"
+    assert PdqOrbSignal.matches(signal.value, REF_VALUE)
+
+
+def test_flat_and_tiny_images_hash_without_features() -> None:
+    from PIL import Image
+
+    for im in (Image.new("RGB", (200, 100), (40, 90, 200)), Image.new("L", (1, 1), 7)):
+        value = _hash(im)
+        assert len(parse(value).features) == 0
+        assert PdqOrbSignal.distance(value, value) == 0
+
+
+def test_bad_media_is_refused_clearly() -> None:
+    with pytest.raises(MediaError):
+        PdqOrbSignal.hash_content(Content.from_bytes(b"\xff\xd8\xff\xe0" + bytes(500)))
+    small = MediaLimits(max_image_pixels=10_000)
+    data = content(REFERENCE).data
+    with pytest.raises(MediaLimitExceeded):
+        PdqOrbSignal.hash_content(Content.from_bytes(data, limits=small))
+
+
+def test_validate_refuses_non_strings() -> None:
+    with pytest.raises(InvalidSignal):
+        PdqOrbSignal.validate(12)  # type: ignore[arg-type]
