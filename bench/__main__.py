@@ -19,6 +19,7 @@ BENCHMARKS = {
     "hashing": "bench.bench_hashing",
     "index": "bench.bench_index",
     "freshness": "bench.bench_freshness",
+    "images": "bench.bench_images",
 }
 
 

@@ -11,10 +11,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tessera import __version__
-from tessera.cli import bank, db
+from tessera.cli import bank, db, org, serve, token
 from tessera.cli.context import STATE, DbOption, err, fail, out, reports_errors
 from tessera.services.hashing import HashResult, expand_paths, hash_path, split_by_quality
-from tessera.services.matching import Match, Matcher, Query, queries_for
+from tessera.services.matching import Match, Matcher, Query, queries_for, shown_value
 from tessera.signals.registry import parse_signal
 
 app = typer.Typer(
@@ -26,6 +26,9 @@ app = typer.Typer(
 )
 app.add_typer(bank.app, name="bank")
 app.add_typer(db.app, name="db")
+app.add_typer(org.app, name="org")
+app.add_typer(token.app, name="token")
+app.command("serve")(serve.serve)
 
 
 def _version(value: bool) -> None:
@@ -110,9 +113,35 @@ def _print_matches(label: str, matches: list[Match]) -> None:
             m.signal_type,
             f"{m.distance} / {m.threshold}",
             ", ".join(m.labels),
-            m.transform or "",
+            " ".join(filter(None, [m.transform, _audio_offset(m), _video_segment(m), _demoted(m)])),
         )
     out.print(table)
+
+
+def _demoted(m: Match) -> str:
+    """``demoted by pdq_orb`` when a verifying signal type contradicts the match; else ''."""
+    evidence = (m.detail or {}).get("demoted_by")
+    return f"demoted by {evidence['signal_type']}" if m.demoted and evidence else ""
+
+
+def _audio_offset(m: Match) -> str:
+    """Where an audio match sits in the reference, e.g. ``at 83.2 s (10.0 s)``; else ''."""
+    detail = m.detail or {}
+    if "offset_s" not in detail:
+        return ""
+    return f"at {detail['offset_s']:.1f} s ({detail.get('duration_s', 0):.1f} s)"
+
+
+def _video_segment(m: Match) -> str:
+    """The matched video segment, e.g. ``0.0-10.0 s of ref 5.0-15.0 s (100%/48%)``; else ''."""
+    d = m.detail or {}
+    if "reference_start_s" not in d:
+        return ""
+    return (
+        f"{d['query_start_s']:.1f}-{d['query_end_s']:.1f} s of ref "
+        f"{d['reference_start_s']:.1f}-{d['reference_end_s']:.1f} s "
+        f"({d['query_match_pct']:.0f}%/{d['compared_match_pct']:.0f}%)"
+    )
 
 
 @app.command("match")
@@ -152,7 +181,8 @@ def match_command(
             _print_matches(label, matches)
 
     for query in queries:
-        emit(f"{query.type}:{query.value}", "signal", matcher.match([Query(query)], banks))
+        label = f"{query.type}:{shown_value(query.value)}"
+        emit(label, "signal", matcher.match([Query(query)], banks))
     files = list(expand_paths(paths or []))
     failed = 0
     with progress_bar(len(files)) as progress:
