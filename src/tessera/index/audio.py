@@ -10,13 +10,17 @@ are masked, and a segment is rebuilt once a quarter of it is dead. About 8 bytes
 
 Query flow:
 
-1. every key of the query, at each of the 9 pitch positions, and each key one bit off it, is
-   looked up; each posting votes for (pitch, reference frame - query frame), in bins of
-   ``_BIN`` frames on two staggered grids, so a tempo drift of up to ±5% stays in one bin;
-2. the ``_CANDIDATES`` bins with the most votes are verified: the query's words at that pitch are
-   compared with the reference's at every tempo factor in ``TEMPOS`` and every offset around the
-   bin, and the best alignment's bit error rate (BER) over its best window of up to
-   ``_WINDOW`` frames (10 s) gives the distance, ``round(200 * BER)`` capped at 100;
+1. every key of the query, at each of the 9 pitch positions, is looked up; each posting votes
+   for (pitch, reference frame - query frame), in bins of ``_BIN`` frames on two staggered
+   grids, so a tempo drift of up to ±5% stays in one bin. When the best bin has fewer than
+   ``_CONFIDENT`` votes (a hard copy, or nothing known), the keys one bit off are looked up too
+   (25 times the postings; in segments of over ``_STRIDE_FROM`` postings, from every third
+   query row only, 8 times: that pass is what an unrelated query costs at scale);
+2. the ``_CANDIDATES`` bins with the most votes (and at least a tenth of the best's) are
+   verified, all in one array: the query's words at that pitch are compared with the
+   reference's at every tempo factor in ``TEMPOS`` and every offset around the bin, and the
+   best alignment's bit error rate (BER) over its best window of up to ``_WINDOW`` frames
+   (10 s) gives the distance, ``round(200 * BER)`` capped at 100;
 3. each reference within the threshold is one IndexHit; ``detail`` says where the query starts in
    the reference (``offset_s``), how long the matched stretch is (``duration_s``), the ``score``
    (100 - distance), and the pitch (semitones) and tempo at which it matched.
@@ -63,6 +67,10 @@ _KEY_MASK = np.uint32((1 << KEY_BITS) - 1)
 _FLIPS = (np.uint32(1) << np.arange(KEY_BITS, dtype=np.uint32)).astype(np.uint32)
 _BIN = 8  # frames per vote bin (0.8 s)
 _CANDIDATES = 24  # vote bins verified per query and segment
+_CONFIDENT = 8  # votes of the best bin from exact lookups that spare the one-bit-off lookups
+_FLIP_STRIDE = 3  # in large segments the one-bit-off lookups use every third query row
+_STRIDE_FROM = 1 << 24  # postings (466 hours) from which a segment is large
+_KEEP = 10  # bins with fewer than 1/_KEEP of the best bin's votes are not verified
 _SEARCH = 6  # extra offsets searched either side of a bin
 _WINDOW = 100  # frames scored (10 s): a long query is scored on its best-matching 10 s
 _MIN_ROWS = 20  # fewest informative frames (2 s) a score is based on, when the query has them
@@ -286,14 +294,14 @@ class Candidate(NamedTuple):
     voter: int
 
 
-def candidates(seg: _Segment, query: U32) -> list[Candidate]:
+def candidates(seg: _Segment, query: U32, flips: bool = True) -> list[Candidate]:
     """The ``_CANDIDATES`` vote bins with the most votes (ties: lower shift, then offset).
 
-    Every posting of a probe key (a query key at some pitch position, or that key with one bit
-    flipped) votes for (shift, reference frame - query row). Votes are counted in bins of
-    ``_BIN`` frames on two grids staggered by half a bin; a bin's voter is the earliest frame
-    that voted for it and tells which reference it lies in. One sort of packed 64-bit postings
-    does the counting for both grids.
+    Every posting of a probe key (a query key at some pitch position, or, with ``flips``, that
+    key with one bit flipped) votes for (shift, reference frame - query row). Votes are counted
+    in bins of ``_BIN`` frames on two grids staggered by half a bin; a bin's voter is the
+    earliest frame that voted for it and tells which reference it lies in. One sort of packed
+    64-bit postings does the counting for both grids.
     """
     if len(query) >= 1 << 20:
         raise ValueError("query windows are shorter than 2**20 frames")
@@ -302,7 +310,10 @@ def candidates(seg: _Segment, query: U32) -> list[Candidate]:
         return []
     n_shifts = query.shape[1]
     base = (query[rows] & _KEY_MASK).reshape(-1)  # row-major: (row, shift)
-    probes = np.concatenate([base[None, :], base[None, :] ^ _FLIPS[:, None]]).reshape(-1)
+    if flips:
+        probes = np.concatenate([base[None, :], base[None, :] ^ _FLIPS[:, None]]).reshape(-1)
+    else:
+        probes = base
     lo, hi = seg.lookup(probes)
     counts = hi - lo
     hit = np.flatnonzero(counts)
@@ -344,14 +355,32 @@ def candidates(seg: _Segment, query: U32) -> list[Candidate]:
 
 
 def _search(seg: _Segment, query: U32) -> list[tuple[int, Alignment]]:
-    """(reference index in ``seg``, best alignment) for the references the votes point to."""
+    """(reference index in ``seg``, best alignment) for the references the votes point to.
+
+    Exact key lookups come first; the 25 times dearer one-bit-off lookups run only when the
+    best bin they find has fewer than ``_CONFIDENT`` votes (a hard query, or none in the index),
+    and then, in a large segment, from every ``_FLIP_STRIDE``-th query row only (neighbouring
+    rows overlap by 60% and vote for the same bins), which cuts their cost by as much.
+    """
+    cands = candidates(seg, query, flips=False)
+    if not cands or cands[0].votes < _CONFIDENT:
+        sparse = query
+        if len(seg.positions) >= _STRIDE_FROM:
+            sparse = query.copy()
+            sparse[np.arange(len(query)) % _FLIP_STRIDE != 0] = 0  # silent rows: not looked up
+        cands = candidates(seg, sparse, flips=True)
+    if not cands:
+        return []
+    kept: list[Candidate] = []
+    for c in cands:  # the staggered grids give overlapping bins: verify each place once
+        if c.votes * _KEEP >= cands[0].votes and not any(
+            k.shift == c.shift and abs(k.centre - c.centre) <= _BIN // 2 for k in kept
+        ):
+            kept.append(c)
+    cands = kept
+    refs = np.searchsorted(seg.starts, [c.voter for c in cands], side="right") - 1
     found: dict[int, Alignment] = {}
-    for cand in candidates(seg, query):
-        i = int(np.searchsorted(seg.starts, cand.voter, side="right")) - 1
-        start = int(seg.starts[i])
-        a = _verify(
-            query[:, cand.shift], seg.reference(i), cand.centre - start, cand.shift - MAX_SHIFT
-        )
+    for i, a in zip(refs.tolist(), _verify(seg, query, cands, refs), strict=True):
         if a is not None and (i not in found or a.distance < found[i].distance):
             found[i] = a
     return list(found.items())
@@ -375,24 +404,34 @@ def _plan(frames: int) -> tuple[I64, npt.NDArray[np.float64]]:
     return np.concatenate(parts), np.concatenate(tempos)
 
 
-def _verify(query: U32, ref: U32, centre: int, shift: int) -> Alignment | None:
-    """The best alignment near ``centre`` over tempo factors and offsets, or None.
+def _verify(seg: _Segment, query: U32, cands: list[Candidate], refs: I64) -> list[Alignment | None]:
+    """The best alignment near each candidate's centre over tempo factors and offsets, or None.
 
-    Every (tempo, offset) pair is one row of a single array, scored at once.
+    Every (candidate, tempo, offset) triple is one row of a single array, scored at once.
     """
     relative, tempos = _plan(len(query))
-    at = relative + centre
-    valid = (at >= 0) & (at < len(ref)) & (query != 0)[None, :]
-    words = ref[np.clip(at, 0, max(len(ref) - 1, 0))]
-    errors = np.where(valid, np.bitwise_count(words ^ query[None, :]), 0).astype(np.int64)
-    scored = _score(errors, valid)
-    if scored is None:
-        return None
-    distance, j, used = scored
-    return Alignment(distance, centre + int(relative[j, 0]), used, shift, float(tempos[j]))
+    centres = np.array([c.centre for c in cands], dtype=np.int64)
+    q = query[:, [c.shift for c in cands]].T  # candidates x query rows
+    at = relative[None, :, :] + centres[:, None, None]
+    first, end = seg.starts[refs][:, None, None], seg.starts[refs + 1][:, None, None]
+    valid = (at >= first) & (at < end) & (q != 0)[:, None, :]
+    words = seg.words[np.clip(at, 0, max(len(seg.words) - 1, 0))]
+    errors = np.where(valid, np.bitwise_count(words ^ q[:, None, :]), np.uint8(0))
+    out: list[Alignment | None] = []
+    for k, cand in enumerate(cands):
+        scored = _score(errors[k], valid[k])
+        if scored is None:
+            out.append(None)
+            continue
+        distance, j, used = scored
+        offset = int(centres[k] - first[k, 0, 0] + relative[j, 0])
+        out.append(Alignment(distance, offset, used, cand.shift - MAX_SHIFT, float(tempos[j])))
+    return out
 
 
-def _score(errors: I64, valid: npt.NDArray[np.bool_]) -> tuple[int, int, int] | None:
+def _score(
+    errors: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_]
+) -> tuple[int, int, int] | None:
     """(distance, best row of ``errors``, its overlapping frames), or None when none overlaps.
 
     Each row (one candidate offset) is scored on its best window of ``_WINDOW`` frames: the bit
@@ -400,11 +439,17 @@ def _score(errors: I64, valid: npt.NDArray[np.bool_]) -> tuple[int, int, int] | 
     """
     n = errors.shape[1]
     window = min(_WINDOW, n)
-    zero = np.zeros((errors.shape[0], 1), dtype=np.int64)
-    e = np.concatenate([zero, np.cumsum(errors, axis=1)], axis=1)
-    c = np.concatenate([zero, np.cumsum(valid, axis=1, dtype=np.int64)], axis=1)
-    err = e[:, window:] - e[:, :-window]
-    count = c[:, window:] - c[:, :-window]
+    if window == n:  # the usual 10 s query: one window, plain sums
+        err = errors.sum(axis=1, dtype=np.int32)[:, None]
+        count = valid.sum(axis=1, dtype=np.int32)[:, None]
+        total = count[:, 0]
+    else:
+        zero = np.zeros((errors.shape[0], 1), dtype=np.int32)
+        e = np.concatenate([zero, np.cumsum(errors, axis=1, dtype=np.int32)], axis=1)
+        c = np.concatenate([zero, np.cumsum(valid, axis=1, dtype=np.int32)], axis=1)
+        err = e[:, window:] - e[:, :-window]
+        count = c[:, window:] - c[:, :-window]
+        total = c[:, -1]
     # A query shorter than _MIN_ROWS informative frames (only from --signal: hashing needs 3 s)
     # must overlap wholly.
     need = min(int(valid.any(axis=0).sum()), max(_MIN_ROWS, int(0.5 * window)))
@@ -415,7 +460,7 @@ def _score(errors: I64, valid: npt.NDArray[np.bool_]) -> tuple[int, int, int] | 
         return None
     ber = np.where(ok, err / np.maximum(32 * count, 1), 1.0)
     j, w = np.unravel_index(int(np.argmin(ber)), ber.shape)
-    return min(100, round(200 * float(ber[j, w]))), int(j), int(c[j, -1])
+    return min(100, round(200 * float(ber[j, w]))), int(j), int(total[j])
 
 
 def best_alignment(query: U32, ref: U32) -> Alignment | None:

@@ -9,13 +9,16 @@ Flow (all constants below are part of the signal format; changing one is a new f
    whose centres are a quarter semitone apart from ``LOWEST_HZ`` (358 Hz to 2.8 kHz: inside
    the telephone band, below what low-bitrate codecs cut). On this axis a pitch shift is a
    translation: a copy shifted by k quarter semitones has the same bands k positions away.
-3. Band energies become log energies with a floor relative to the frame's mean, so volume
-   changes cancel and near-silent bands do not flicker.
+3. Band energies become log energies with a floor at the frame's mean band energy, so volume
+   changes cancel and quiet bands, which noise would fill, sit at the floor instead of
+   flickering.
 4. 32 box filters over the (time x log-frequency) image give one bit each, the sign of the
    response: 16 time-derivative filters (energy of a 4-semitone region over the next 0.3 s minus
-   the last 0.3 s) and 16 checkerboards (the same for the difference between a region's lower
-   and upper half). Signs of differences are immune to gain, and time differences to fixed
-   equalisation (telephone band, codecs); boxes of 4 semitones x 0.3 s average out noise.
+   the last 0.3 s, less the same change of the whole span the filters read, so the common rise
+   and decay of every note and beat, which unrelated music shares, cancels) and 16
+   checkerboards (the same for the difference between a region's lower and upper half). Signs
+   of differences are immune to gain, and time differences to fixed equalisation (telephone
+   band, codecs); boxes of 4 semitones x 0.3 s average out noise.
 5. The 32 filters are evaluated at 9 pitch positions, shifted by k = -4..4 quarter semitones
    (±1 semitone): word k of a copy pitched k quarter semitones up reads the same bands as word 0
    of the original. References are indexed by word 0; a query is looked up with all 9.
@@ -47,7 +50,8 @@ KEY_BITS = 24
 FILTERS: tuple[tuple[str, int, int], ...] = tuple(
     [("T", 8 * i, 16) for i in range(16)] + [("TF", 8 * i, 16) for i in range(16)]
 )
-_FLOOR = 1e-3  # relative to the frame's mean band energy
+SPAN = max(first + width for _, first, width in FILTERS)  # positions the filters read
+_FLOOR = 1.0  # relative to the frame's mean band energy (chosen by bench/bench_audio.py)
 _BLOCK_FRAMES = 2048  # frames per STFT block, to bound memory on long files
 
 
@@ -110,11 +114,13 @@ def words_from_bands(bands: npt.NDArray[np.float32]) -> npt.NDArray[np.uint32]:
     words = np.zeros((n, SHIFTS), dtype=np.uint32)
     for s, shift in enumerate(range(-MAX_SHIFT, MAX_SHIFT + 1)):
         acc = np.zeros(n, dtype=np.uint32)
+        lo = MAX_SHIFT + shift
+        change = (box(now, ahead, lo, lo + SPAN) - box(past, now, lo, lo + SPAN)) / SPAN
         for bit, (kind, first, width) in enumerate(FILTERS):
-            p0 = MAX_SHIFT + shift + first
+            p0 = lo + first
             p1 = p0 + width
             if kind == "T":
-                response = box(now, ahead, p0, p1) - box(past, now, p0, p1)
+                response = box(now, ahead, p0, p1) - box(past, now, p0, p1) - change * width
             else:
                 mid = p0 + width // 2
                 later = box(now, ahead, p0, mid) - box(now, ahead, mid, p1)
