@@ -27,9 +27,9 @@ $(STAMP_TEST): pyproject.toml $(KERNEL) | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
 	@touch $@
 
-# The vpdq peer (bench extra) builds against FFmpeg's development files.
+# Bench peers: vpdq builds against FFmpeg's development files; pyacoustid loads libchromaprint.
 BENCH_APT_PACKAGES := pkg-config libavcodec-dev libavformat-dev libavutil-dev libswscale-dev \
-	libavdevice-dev
+	libavdevice-dev libchromaprint1
 
 $(STAMP_BENCH): pyproject.toml $(KERNEL) | $(BIN)/python
 	@missing=$$(for p in $(BENCH_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -43,9 +43,13 @@ $(STAMP_BENCH): pyproject.toml $(KERNEL) | $(BIN)/python
 
 install: $(STAMP_TEST)
 
-## run: start Tessera's main job on the embedded default (SQLite). Until the HTTP node exists,
-## that is a short guided demo of the CLI on images Tessera generates.
+## run: start the node on 127.0.0.1:8000 with SQLite in var/ (kept between runs); the first
+## start prints how to get a first token.
 run: $(STAMP_TEST)
+	$(BIN)/tessera --db sqlite:///var/tessera.db serve
+
+## demo: a short guided demo of the CLI on images Tessera draws (in demo/).
+demo: $(STAMP_TEST)
 	$(BIN)/tessera demo --workdir demo
 
 lint: $(STAMP_TEST)
@@ -62,4 +66,4 @@ bench: $(STAMP_BENCH)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) demo var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -25,6 +26,8 @@ from tessera.store.orgs import OrgStore
 from tessera.store.records import Bank, Scope
 from tessera.store.repository import Store
 
+_BANK_CACHE_SIZE = 10_000
+
 
 @dataclass
 class Node:
@@ -37,6 +40,7 @@ class Node:
     matcher: Matcher
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     loaded: bool = False
+    _banks: dict[str, tuple[float, Bank | None]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._index_size = Gauge(
@@ -61,18 +65,38 @@ class Node:
         self._seq.set(self.store.latest_seq())
         self._cursor.set(self.matcher.cursor)
 
-    def visible_bank(self, who: Principal, name: str) -> Bank:
-        """The bank called ``name`` if ``who`` may see it; NotFound alike when absent or hidden."""
-        try:
-            bank = self.store.get_bank(name)
-        except NotFound:
-            bank = None
+    def visible_bank(self, who: Principal, name: str, *, cached: bool = False) -> Bank:
+        """The bank called ``name`` if ``who`` may see it; NotFound alike when absent or hidden.
+
+        ``cached``: the bank may be up to ``token_cache_s`` old (for naming banks to match
+        against: the matches themselves are checked against the store's current banks).
+        """
+        bank = self._cached_bank(name) if cached else self._stored_bank(name)
         if bank is None or not may_see(who, bank):
             raise NotFound(f"no bank named {name!r}")
         return bank
 
+    def _stored_bank(self, name: str) -> Bank | None:
+        try:
+            return self.store.get_bank(name)
+        except NotFound:
+            return None
 
-def get_node(request: Request) -> Node:
+    def _cached_bank(self, name: str) -> Bank | None:
+        now = time.monotonic()
+        hit = self._banks.get(name)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        bank = self._stored_bank(name)
+        if len(self._banks) >= _BANK_CACHE_SIZE:
+            self._banks.clear()  # names are caller-chosen: never let them grow the cache
+        self._banks[name] = (now + self.settings.token_cache_s, bank)
+        return bank
+
+
+# Dependencies that only read memory are ``async``: FastAPI runs a plain ``def`` dependency on a
+# worker thread, and each such hop costs more than the check itself (more still on a busy host).
+async def get_node(request: Request) -> Node:
     """The node this app serves."""
     node: Node = request.app.state.node
     return node
@@ -95,7 +119,7 @@ CurrentOrg = Annotated[Principal, Depends(current_org)]
 
 
 def _scoped(scope: Scope) -> object:
-    def dependency(who: CurrentOrg) -> Principal:
+    async def dependency(who: CurrentOrg) -> Principal:
         who.require(scope)
         return who
 
@@ -103,7 +127,7 @@ def _scoped(scope: Scope) -> object:
     return Depends(dependency)
 
 
-def _admin(who: CurrentOrg) -> Principal:
+async def _admin(who: CurrentOrg) -> Principal:
     who.require(Scope.ADMIN)
     if not may_administer(who):
         raise Forbidden("only a coordinator may administer this node")

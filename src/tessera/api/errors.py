@@ -65,6 +65,7 @@ class ErrorBody(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in [
+        (400, "Unparsable request body"),
         (401, "No valid token"),
         (403, "The token's scope or the organisation's tier does not allow this"),
         (404, "Not found (or not visible to the calling organisation)"),

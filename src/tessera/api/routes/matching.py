@@ -35,7 +35,7 @@ BankFilter = Annotated[
 
 
 def _wanted(node: Node, who: Principal, banks: list[str] | None) -> set[str] | None:
-    return {node.visible_bank(who, name).name for name in banks} if banks else None
+    return {node.visible_bank(who, name, cached=True).name for name in banks} if banks else None
 
 
 def _run(
