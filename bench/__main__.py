@@ -23,6 +23,10 @@ BENCHMARKS = {
     "index": "bench.bench_index",
     "freshness": "bench.bench_freshness",
     "images": "bench.bench_images",
+    "audio": "bench.bench_audio",
+    "video": "bench.bench_video",
+    "node": "bench.bench_node",
+    "sync": "bench.bench_sync",
 }
 
 
@@ -33,14 +37,14 @@ def main(argv: list[str]) -> int:
         console.print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
         return 2
     path = BENCH_DIR / "RESULTS.md"
-    sections = read_sections(path.read_text() if path.exists() else "")
+    measured: dict[str, str] = {}
     for name in chosen:
         console.rule(f"benchmark: {name}")
         t0 = time.perf_counter()
         module = importlib.import_module(BENCHMARKS[name])
         body = module.run().strip()
         stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-        sections[name] = f"{body}\n\n_Measured {stamp}; {time.perf_counter() - t0:.0f} s._"
+        measured[name] = f"{body}\n\n_Measured {stamp}; {time.perf_counter() - t0:.0f} s._"
         console.print(f"{name} done in {time.perf_counter() - t0:.0f} s")
     header = (
         "# Benchmark results\n\n"
@@ -49,6 +53,8 @@ def main(argv: list[str]) -> int:
         f"{platform.system()} {platform.release()}. Medians with (min–max) over repeats; "
         "peers are measured in the same run. Each section says when it was measured.\n"
     )
+    # Read the file only now: another run may have written its sections while this one ran.
+    sections = read_sections(path.read_text() if path.exists() else "") | measured
     ordered = [n for n in BENCHMARKS if n in sections] + [
         n for n in sections if n not in BENCHMARKS
     ]

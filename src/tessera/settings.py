@@ -91,12 +91,14 @@ class Settings(BaseSettings):
         ),
     )
     video_frames_per_second: float = Field(
-        default=8.0,
+        default=30.0,
         gt=0,
         le=60,
         description=(
             "How many frames a second of video are hashed (vpdq); Meta's vPDQ hashes 1. Dense "
-            "hashing finds trimmed and re-timed copies that 1 a second misses."
+            "hashing finds trimmed and re-timed copies that 1 a second misses; in fast camera "
+            "motion frames 1/30 s apart differ by more than 31 bits, so 30 (every frame of "
+            "most video) finds copies trimmed at any frame."
         ),
     )
     vpdq_dedupe_bits: int = Field(
@@ -216,6 +218,43 @@ class Settings(BaseSettings):
     fetch_content_types: list[str] = Field(
         default_factory=lambda: ["image/*", "video/*", "audio/*", "application/octet-stream"],
         description="Media types a fetched URL may have (`type/*` matches a whole type).",
+    )
+
+    changes_page_max: int = Field(
+        default=5000,
+        gt=0,
+        le=100_000,
+        description="Most changes one page of the change feed (`GET /v1/changes`) carries.",
+    )
+    sync_interval_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How often `tessera serve` pulls from every peer, in seconds (0: never).",
+    )
+    sync_page_size: int = Field(
+        default=5000,
+        gt=0,
+        le=100_000,
+        description="How many changes this node asks a peer for per page when it syncs.",
+    )
+    sync_max_page_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="Largest page of changes accepted from a peer, in bytes; larger is an error.",
+    )
+    sync_connect_timeout_s: float = Field(
+        default=5.0, gt=0, description="Time limit on connecting to a peer."
+    )
+    sync_read_timeout_s: float = Field(
+        default=30.0, gt=0, description="Time limit on each read from a peer."
+    )
+    sync_page_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description=(
+            "Wall-clock limit on fetching one page from a peer: a peer that drips bytes slowly "
+            "fails with an error instead of stalling the node."
+        ),
     )
 
     @classmethod

@@ -66,6 +66,7 @@ class Case:
     content: bytes
     distribution: str
     token_prefix: str
+    seq: int = 0  # the change log's position just before the case was made
 
 
 Request = tuple[str, str, dict[str, Any]]
@@ -76,6 +77,7 @@ class Spec:
     """How to call one route for a case, and what kind of permission it needs."""
 
     kind: str  # list | read | curate | opine | match | match_bank | create | admin | any | fixed
+    # | feed
     build: Callable[[Case], Request]
     per_bank: bool = True
     status: int = 200
@@ -170,6 +172,28 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("GET", "/v1/banks/{bank}/entries/{entry}/opinions"): Spec(
         "read", lambda c: ("GET", f"/v1/banks/{c.bank}/entries/{c.entry}/opinions", {})
     ),
+    ("GET", "/v1/changes"): Spec(
+        "feed", lambda c: ("GET", "/v1/changes", {"params": {"after": c.seq, "limit": 100}})
+    ),
+    ("POST", "/v1/opinions"): Spec(
+        "opine",
+        lambda c: (
+            "POST",
+            "/v1/opinions",
+            {
+                "json": {
+                    "opinions": [
+                        {
+                            "entry": c.entry,
+                            "org": "peer-reviewer",
+                            "verdict": "confirmed",
+                            "origin_node": "0b7e2b1c-52a4-4a8e-9d0c-3f1e2d4c5b6a",
+                        }
+                    ]
+                }
+            },
+        ),
+    ),
     ("GET", "/v1/orgs"): Spec("admin", lambda _c: ("GET", "/v1/orgs", {}), per_bank=False),
     ("POST", "/v1/orgs"): Spec(
         "admin",
@@ -220,6 +244,7 @@ class World:
             return self.shared[distribution]
         name = f"b{next(self.counter)}"
         content = f"content of {name}".encode()
+        seq = self.store.latest_seq()
         self.store.create_bank(name, distribution=distribution, owner_org="own")
         added = self.store.add_entries(
             name, [NewEntry(signals=(Signal("md5", _md5(content)),), created_by="own")]
@@ -229,7 +254,7 @@ class World:
         node: Node = self.app.state.node
         node.matcher.refresh()
         token = issue_token(OrgStore(self.store.db), "p2", ["match"]).info.prefix
-        case = Case(name, entry, _md5(content), content, distribution, token)
+        case = Case(name, entry, _md5(content), content, distribution, token, seq)
         if not fresh:
             self.shared[distribution] = case
         return case
@@ -319,6 +344,9 @@ def test_matrix(world: World, route: tuple[str, str], distribution: str, caller:
             expected = {404}
         else:
             expected = {200, 201} if caller in curators(distribution) else {403}
+    elif spec.kind == "feed":
+        expected = {200}
+        assert (case.entry in body) == visible
     elif spec.kind == "match":
         expected = {200}
         assert (case.entry in body) == visible

@@ -7,6 +7,8 @@ the command that issues its first token; no secret is ever printed or logged her
 from __future__ import annotations
 
 import shlex
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,15 +17,25 @@ import uvicorn
 from tessera.api import create_app
 from tessera.cli.context import STATE, DbOption, err, reports_errors
 from tessera.services.orgs import ensure_node_org
+from tessera.services.sync import SyncLoop
 from tessera.settings import load_settings
 from tessera.store.orgs import OrgStore
 
 
-def first_token_hint(org: str, db_url: str | None) -> str:
+def program_name(argv0: str) -> str:
+    """How to run this command again: the relative path it was started by (``.venv/bin/tessera``
+    from ``make run``), else ``tessera``."""
+    path = Path(argv0)
+    if path.name == "tessera" and not path.is_absolute() and "/" in argv0:
+        return shlex.quote(argv0)
+    return "tessera"
+
+
+def first_token_hint(org: str, db_url: str | None, program: str = "tessera") -> str:
     """The command that issues a first (coordinator) token."""
     db = f" --db {shlex.quote(db_url)}" if db_url else ""
     scopes = " ".join(f"--scope {s}" for s in ("admin", "match", "contribute", "review", "sync"))
-    return f"tessera{db} token create --org {shlex.quote(org)} {scopes}"
+    return f"{program}{db} token create --org {shlex.quote(org)} {scopes}"
 
 
 @reports_errors
@@ -45,8 +57,23 @@ def serve(
         err.print(f"admitted this node's organisation {created.name!r} as coordinator")
     if not any(t.revoked_at is None for t in orgs.list_tokens()):
         owner = next((o.name for o in orgs.list_orgs() if o.tier.value == "coordinator"), None)
-        err.print("no API token exists yet; issue one with:", markup=False)
-        err.print(f"  {first_token_hint(owner or settings.node_org, db_url or STATE.db_url)}")
-    app = create_app(settings, store=store)
+        hint = first_token_hint(
+            owner or settings.node_org, db_url or STATE.db_url, program_name(sys.argv[0])
+        )
+        err.print("no API token exists yet; issue one (from this folder) with:", markup=False)
+        err.print(f"  {hint}", markup=False, soft_wrap=True)
+        err.print(
+            "then: curl -H 'Authorization: Bearer <token>' "
+            f"http://{settings.host}:{settings.port}/v1/me",
+            markup=False,
+            soft_wrap=True,
+        )
+    loop = SyncLoop(store, settings)
+    app = create_app(
+        settings,
+        store=store,
+        on_startup=[lambda _node: loop.start()],
+        on_shutdown=[lambda _node: loop.stop()],
+    )
     err.print(f"Tessera node on http://{settings.host}:{settings.port}  (API docs: /docs)")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)

@@ -30,7 +30,7 @@ from tessera.store.records import (
     StoredSignal,
     Verdict,
 )
-from tessera.store.tables import banks, entries, signals, value_key
+from tessera.store.tables import banks, changes, entries, signals, value_key
 
 _CHUNK = 500
 
@@ -580,3 +580,64 @@ class Store:
         """Up to ``limit`` changes after sequence ``after``, oldest first."""
         with self.db.read() as conn:
             return changelog.changes_after(conn, after, limit)
+
+    # -- sync support --------------------------------------------------------------------------
+
+    def banks_by_uuid(self, uuids: Iterable[str]) -> dict[str, Bank]:
+        """The banks with these uuids that exist now, by uuid."""
+        wanted = sorted(set(uuids))
+        if not wanted:
+            return {}
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(banks).where(banks.c.uuid.in_(wanted))).all()
+        return {r.uuid: _bank_from_row(r) for r in rows}
+
+    def last_bank_snapshot(self, bank_uuid: str) -> dict[str, Any] | None:
+        """The newest bank snapshot the change log holds for a bank (a deleted one too)."""
+        kinds = [ChangeKind.BANK_CREATED.value, ChangeKind.BANK_UPDATED.value]
+        q = (
+            sa.select(changes.c.payload)
+            .where(changes.c.bank_uuid == bank_uuid, changes.c.kind.in_(kinds))
+            .order_by(changes.c.seq.desc())
+            .limit(1)
+        )
+        with self.db.read() as conn:
+            payload = conn.execute(q).scalar()
+        return dict(payload) if payload is not None else None
+
+    def bank_changes_after(
+        self, bank_uuid: str, after: int, until: int, limit: int
+    ) -> list[Change]:
+        """Up to ``limit`` changes of one bank with ``after < seq <= until``, oldest first."""
+        c = changes
+        q = (
+            sa.select(c)
+            .where(c.c.bank_uuid == bank_uuid, c.c.seq > after, c.c.seq <= until)
+            .order_by(c.c.seq)
+            .limit(limit)
+        )
+        with self.db.read() as conn:
+            return [
+                Change(
+                    seq=int(r.seq),
+                    created_at=as_utc(r.created_at),
+                    kind=ChangeKind(r.kind),
+                    bank_uuid=r.bank_uuid,
+                    entry_uuid=r.entry_uuid,
+                    payload=dict(r.payload),
+                )
+                for r in conn.execute(q)
+            ]
+
+    def entry_bank(self, entry_uuid: str) -> Bank:
+        """The bank that holds the entry with this uuid; NotFound otherwise."""
+        q = (
+            sa.select(banks)
+            .join(entries, entries.c.bank_id == banks.c.id)
+            .where(entries.c.uuid == entry_uuid)
+        )
+        with self.db.read() as conn:
+            row = conn.execute(q).first()
+        if row is None:
+            raise NotFound(f"no entry {entry_uuid!r}")
+        return _bank_from_row(row)

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from tessera.api.routes import admin, banks, entries, hashing, health, matching, opinions
+from tessera.api.routes import (
+    admin,
+    banks,
+    changes,
+    entries,
+    hashing,
+    health,
+    matching,
+    opinions,
+)
 
 ROUTERS = [
     health.router,
@@ -12,4 +21,5 @@ ROUTERS = [
     entries.router,
     opinions.router,
     admin.router,
+    changes.router,
 ]
