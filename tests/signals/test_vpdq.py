@@ -113,7 +113,7 @@ def test_hashing_a_clip_gives_its_mirror_from_the_same_decode() -> None:
     signal = VpdqSignal.hash_content(content)
     assert signal is not None and signal.quality is not None and signal.quality >= 50
     frames = parse_features(signal.value)
-    assert 4 <= len(frames) <= 32  # 8 a second over 4 s, near repeats dropped
+    assert 4 <= len(frames) <= 40  # every frame of 4 s at 10 fps, near repeats dropped
     ((name, mirrored),) = VpdqSignal.transformed(content)
     assert name == MIRROR and len(parse_features(mirrored.value)) == len(frames)
 
@@ -162,23 +162,49 @@ def clips(shared_data: Path):  # type: ignore[no-untyped-def]
     return lambda name: _hashes(shared_data / "videos", name)
 
 
-@pytest.mark.parametrize("edit", ["grey", "sepia", "with-small-logo"])
+# The shared sample clips. Measured here: chair-19 and chair-20 are not other takes but the same
+# footage as chair-22 from 3.7 s and from 2.0 s (every frame within 12 bits of chair-22's frame at
+# that offset; Meta's TMK scores them 0.95 against it, as it scores the colour edits). The strict
+# setting asks for whole copies (both videos at least 95 % made of the other): it keeps the colour
+# edits and turns chair-19 away. chair-20 still matches at it: 97 % of chair-22's time is matched
+# (its first 2 s are slow and close to later frames), so the test for chair-20 is that it is found
+# as the excerpt it is, 2 s into chair-22.
+STRICT = VpdqParams(min_query_pct=95, min_compared_pct=95)
+EDITS = ["chair-22-sd-grey-bar", "chair-22-sd-sepia-bar", "chair-22-with-small-logo-bar"]
+
+
+@pytest.mark.parametrize("edit", EDITS)
 def test_edits_of_the_sample_match_their_original(clips, edit: str) -> None:  # type: ignore[no-untyped-def]
-    name = f"chair-22-sd-{edit}-bar" if "logo" not in edit else f"chair-22-{edit}-bar"
-    assert compare_videos(clips(name), clips(CHAIR), P)[0] <= VpdqSignal.default_threshold
+    assert compare_videos(clips(edit), clips(CHAIR), P)[0] <= VpdqSignal.default_threshold
 
 
-@pytest.mark.parametrize("other", ["chair-19-sd-bar", "doorknob-hd-no-bar", "pattern-hd-no-bar"])
-def test_other_takes_and_unrelated_clips_do_not_match(clips, other: str) -> None:  # type: ignore[no-untyped-def]
-    assert compare_videos(clips(other), clips(CHAIR), P)[0] > VpdqSignal.default_threshold
+@pytest.mark.parametrize("edit", ["chair-22-sd-grey-bar", "chair-22-sd-sepia-bar"])
+def test_colour_edits_still_match_at_the_strict_setting(clips, edit: str) -> None:  # type: ignore[no-untyped-def]
+    assert compare_videos(clips(edit), clips(CHAIR), STRICT)[0] <= VpdqSignal.default_threshold
 
 
-def test_chair_20_is_found_as_an_excerpt_1_9_s_in(clips) -> None:  # type: ignore[no-untyped-def]
-    # chair-20 is chair-22 without its first 1.9 s (frame for frame within 10 bits), so a matcher
-    # that finds trimmed copies must match it; the segment says where it sits.
+@pytest.mark.parametrize(
+    ("query", "reference"),
+    [
+        ("doorknob-hd-no-bar", CHAIR),
+        ("doorknob-hd-no-bar", "pattern-hd-no-bar"),
+        ("pattern-hd-no-bar", CHAIR),
+        ("chair-22-sd-grey-bar", "pattern-sd-grey-bar"),
+    ],
+)
+def test_unrelated_clips_have_no_frame_in_common(clips, query: str, reference: str) -> None:  # type: ignore[no-untyped-def]
+    assert compare_videos(clips(query), clips(reference), P)[0] == 100
+    assert compare_videos(clips(reference), clips(query), P)[0] == 100
+
+
+def test_chair_19_does_not_match_at_the_strict_setting(clips) -> None:  # type: ignore[no-untyped-def]
+    assert compare_videos(clips("chair-19-sd-bar"), clips(CHAIR), STRICT)[0] == 100
+
+
+def test_chair_20_is_found_as_an_excerpt_2_s_in(clips) -> None:  # type: ignore[no-untyped-def]
     distance, detail = compare_videos(clips("chair-20-sd-bar"), clips(CHAIR), P)
     assert distance <= VpdqSignal.default_threshold and detail is not None
-    assert detail["reference_start_s"] == pytest.approx(1.9, abs=0.3)
+    assert detail["reference_start_s"] == pytest.approx(2.0, abs=0.3)
     assert detail["query_start_s"] == pytest.approx(0.0, abs=0.3)
 
 

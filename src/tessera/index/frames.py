@@ -48,15 +48,17 @@ __all__ = [
 Words = npt.NDArray[np.uint64]
 Floats = npt.NDArray[np.float64]
 
-# Border measurement: a row or column is a bar when its samples span at most _FLAT levels; a frame
-# is informative when its luma varies more than _INFORMATIVE_STD. Hashing decides the bars on the
-# first BORDER_FRAMES informative frames (or BORDER_PENDING frames, whichever comes first); no
-# side loses more than _MAX_CUT of its axis.
+# Border measurement: a row or column is a bar when the middle 80% of its samples span at most
+# _FLAT levels; a frame is informative when its luma varies more than _INFORMATIVE_STD. Hashing
+# holds the first BORDER_PENDING sampled frames (8 s at 30 fps), and the bars are measured on
+# BORDER_FRAMES informative frames spread evenly among them, so one shot with a dark edge does not
+# decide for the whole video; no side loses more than _MAX_CUT of its axis.
 BORDER_FRAMES = 8
 BORDER_PENDING = 240
 _FLAT = 24.0
 _INFORMATIVE_STD = 12.0
 _MAX_CUT = 0.4
+_BAR_PERCENTILES = (10, 90)
 # The matched segment: the frame pairs within _OFFSET_SLACK bins of _OFFSET_BIN seconds of the
 # most common time offset, placed in the reference by their median offset.
 _OFFSET_BIN = 0.5
@@ -78,12 +80,13 @@ def border_crop(lumas: Sequence[npt.NDArray[np.float32]]) -> tuple[int, int, int
     """(top, bottom, left, right) samples of uniform border to cut from frames like these.
 
     ``lumas`` are informative frames (see ``informative``); a side is cut only as far as it is
-    uniform in every one of them, and an axis is left whole when a side would lose more than
-    ``_MAX_CUT`` of it. No frames, no cut.
+    uniform in every one of ``BORDER_FRAMES`` of them spread evenly, and an axis is left whole
+    when a side would lose more than ``_MAX_CUT`` of it. No frames, no cut.
     """
     if not lumas:
         return (0, 0, 0, 0)
-    sides = np.array([_bars(p) for p in lumas]).min(axis=0)
+    picks = np.linspace(0, len(lumas) - 1, min(len(lumas), BORDER_FRAMES)).round().astype(int)
+    sides = np.array([_bars(lumas[i]) for i in sorted(set(picks.tolist()))]).min(axis=0)
     rows, cols = lumas[0].shape
     top, bottom, left, right = (int(side) for side in sides)
     if top > _MAX_CUT * rows or bottom > _MAX_CUT * rows:
@@ -95,8 +98,12 @@ def border_crop(lumas: Sequence[npt.NDArray[np.float32]]) -> tuple[int, int, int
 
 def _bars(pixels: npt.NDArray[np.float32]) -> tuple[int, int, int, int]:
     """Uniform rows at the top and bottom, and uniform columns at the left and right."""
-    flat_rows = (pixels.max(axis=1) - pixels.min(axis=1)) <= _FLAT
-    flat_cols = (pixels.max(axis=0) - pixels.min(axis=0)) <= _FLAT
+    # A row or column counts as bar when its middle 80% of samples is flat, so a logo or caption
+    # reaching into a bar (a channel logo in the corner) does not stop the bar being cut.
+    low_r, high_r = np.percentile(pixels, _BAR_PERCENTILES, axis=1)
+    low_c, high_c = np.percentile(pixels, _BAR_PERCENTILES, axis=0)
+    flat_rows = (high_r - low_r) <= _FLAT
+    flat_cols = (high_c - low_c) <= _FLAT
     return (
         _run(flat_rows),
         _run(flat_rows[::-1]),

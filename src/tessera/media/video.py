@@ -162,6 +162,8 @@ def decode_video(
 def _open_decoder(stream: Any, max_pixels: int, fast: bool) -> None:
     """Check the declared frame size and set the decoder up within the pixel limit."""
     context = stream.codec_context
+    if context is None:  # FFmpeg found a stream but knows no decoder for it
+        raise MediaError("cannot decode video: unknown or unsupported codec")
     width, height = int(context.width or 0), int(context.height or 0)
     if width * height > max_pixels:
         raise MediaLimitExceeded(_too_big(width, height, max_pixels))

@@ -13,11 +13,11 @@ normalises it to the JSON list.
 Hashing one video (``hash_video``):
 
 1. ``tessera.media.video.decode_video`` decodes frames within the content's limits, sampled at
-   ``video_frames_per_second`` (fast decoding: I- and P-frames only), box-averaged down to at
-   least ``DECODE_SIDE`` samples a side;
-2. uniform borders (letterbox and pillarbox bars) are measured on the first informative frames
-   (``tessera.index.frames.border_crop``) and cut from every frame, so a letterboxed copy hashes
-   like its source;
+   ``video_frames_per_second`` (every frame decoded, loop filter skipped), box-averaged down to
+   at least ``DECODE_SIDE`` samples a side;
+2. uniform borders (letterbox and pillarbox bars) are measured on informative frames spread over
+   the first seconds (``tessera.index.frames.border_crop``) and cut from every frame, so a
+   letterboxed copy hashes like its source;
 3. each frame gets a PDQ hash and quality from ``tessera.signals.pdq_hasher`` (no second PDQ
    implementation), and its left-right mirror image's hash from the same DCT;
 4. a frame whose hash is within ``vpdq_dedupe_bits`` of the last kept frame's is dropped, so
@@ -87,7 +87,7 @@ class VpdqFeature(NamedTuple):
 class VpdqParams:
     """How videos are hashed and matched; ``from_settings`` reads them from Settings."""
 
-    frames_per_second: float = 8.0
+    frames_per_second: float = 30.0
     dedupe_bits: int = 8
     frame_threshold: int = 31
     quality_floor: int = 50
@@ -171,7 +171,7 @@ class VideoHashes(NamedTuple):
 
 def hash_video(content: Content, params: VpdqParams) -> VideoHashes:
     """Hash a video's frames (steps 1-4 of the module docstring); no frames for a silent clip."""
-    from tessera.index.frames import BORDER_FRAMES, BORDER_PENDING, border_crop, informative
+    from tessera.index.frames import BORDER_PENDING, border_crop, informative
     from tessera.media.video import decode_video
 
     hasher = _FrameHasher(params.dedupe_bits)
@@ -185,7 +185,7 @@ def hash_video(content: Content, params: VpdqParams) -> VideoHashes:
             pending.append((frame.timestamp, frame.luma))
             if informative(frame.luma.pixels):
                 detailed.append(frame.luma.pixels)
-            if len(detailed) < BORDER_FRAMES and len(pending) < BORDER_PENDING:
+            if len(pending) < BORDER_PENDING:
                 continue
             hasher.crop = border_crop(detailed)
             for at, luma in pending:

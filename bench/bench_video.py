@@ -1,0 +1,445 @@
+"""Video matching: Tessera's ``vpdq`` against Meta's vPDQ (the ``vpdq`` package), side by side.
+
+Flow (all media made offline with PyAV, fixed seeds; the shared sample clips when present):
+
+1. references: ``SYNTH_REFS`` generated clips (three shots of photographs that scikit-image and
+   ../shared/data ship, each shot a slow pan and zoom, 10 s at 30 fps, 320x240) and the shared
+   originals ``chair-orig-22-sd-bar`` and ``pattern-hd-no-bar``;
+2. queries: every reference under each of the ``TRANSFORMS`` (re-encoded by PyAV, libx264), the
+   shared edits of the originals (``SHARED_EDITS``), and unrelated clips (``SYNTH_UNRELATED``
+   more generated clips from other photographs, and ``doorknob-hd-no-bar``) that match nothing;
+3. both methods hash every clip: vPDQ through ``vpdq.computeHash`` at its default 1 frame a
+   second, matched with python-threatexchange's rule (frames within 31 bits, quality >= 50,
+   query-% >= 80); Tessera through ``hash_video`` with its default settings, matched by
+   ``FrameIndex`` at the default threshold, again with the mirrored query as
+   ``tessera match --dihedral`` sends it, and at the loosest threshold a bank may set;
+4. recall per transform (a copy is found when its own reference matches) and false positives
+   (any other reference matching a copy, any reference matching an unrelated clip);
+5. hashing speed on the same files, one thread each: media seconds per CPU second.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import av
+import cv2
+import numpy as np
+import numpy.typing as npt
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bench.common import SHARED_DATA, console, md_table
+from tessera.index.frames import FrameIndex
+from tessera.media.content import Content
+from tessera.signals.vpdq import (
+    VpdqFeature,
+    VpdqParams,
+    VpdqSignal,
+    format_features,
+    hash_video,
+)
+
+Rgb = npt.NDArray[np.uint8]
+SYNTH_REFS = int(os.environ.get("TESSERA_BENCH_VIDEO_REFS", "8"))
+SYNTH_UNRELATED = int(os.environ.get("TESSERA_BENCH_VIDEO_UNRELATED", "6"))
+FPS = 30
+SECONDS = 10
+SIZE = (320, 240)
+VIDEOS = SHARED_DATA / "videos"
+SHARED_REFS = ("chair-orig-22-sd-bar", "pattern-hd-no-bar")
+SHARED_EDITS = {  # edit -> (its original, what it is)
+    "chair-22-sd-grey-bar": ("chair-orig-22-sd-bar", "greyscale"),
+    "chair-22-sd-sepia-bar": ("chair-orig-22-sd-bar", "sepia"),
+    "chair-22-with-small-logo-bar": ("chair-orig-22-sd-bar", "small logo"),
+    "chair-22-with-large-logo-bar": ("chair-orig-22-sd-bar", "large logo"),
+    "chair-20-sd-bar": ("chair-orig-22-sd-bar", "the same footage from 2.0 s"),
+    "chair-19-sd-bar": ("chair-orig-22-sd-bar", "the same footage from 3.7 s"),
+    "pattern-sd-grey-bar": ("pattern-hd-no-bar", "greyscale, SD, bars"),
+    "pattern-sd-with-small-logo-bar": ("pattern-hd-no-bar", "small logo, SD, bars"),
+    "pattern-sd-with-large-logo-bar": ("pattern-hd-no-bar", "large logo, SD, bars"),
+    "pattern-longer-no-bar": ("pattern-hd-no-bar", "a longer take"),
+}
+SHARED_UNRELATED = ("doorknob-hd-no-bar",)
+# python-threatexchange's vPDQ rule
+VPDQ_BITS, VPDQ_QUALITY, VPDQ_QUERY_PCT = 31, 50, 80.0
+
+
+# 1. Generated clips -------------------------------------------------------------------------
+
+
+def _photos() -> list[Rgb]:
+    from bench.image_set import references
+
+    return [np.asarray(im.convert("RGB")) for _, im in references()]
+
+
+def _shot(photo: Rgb, frames: int, seed: int) -> Iterator[Rgb]:
+    """A slow pan and zoom over a photograph (a camera moving over a still)."""
+    rng = np.random.default_rng(seed)
+    h, w = photo.shape[:2]
+    aspect = SIZE[0] / SIZE[1]
+    z0, z1 = rng.uniform(0.55, 0.75), rng.uniform(0.8, 1.0)
+    (x0, y0), (x1, y1) = rng.uniform(0, 1, 2), rng.uniform(0, 1, 2)
+    for i in range(frames):
+        t = i / max(1, frames - 1)
+        zoom = z0 + (z1 - z0) * t
+        ch = min(h, w / aspect) * zoom
+        cw = ch * aspect
+        cx = (w - cw) * (x0 + (x1 - x0) * t)
+        cy = (h - ch) * (y0 + (y1 - y0) * t)
+        crop = photo[int(cy) : int(cy + ch), int(cx) : int(cx + cw)]
+        yield cv2.resize(crop, SIZE, interpolation=cv2.INTER_AREA)
+
+
+def _synthetic(photos: list[Rgb], seed: int) -> Iterator[Rgb]:
+    """Three shots of three photographs, ``SECONDS`` long in all."""
+    per_shot = FPS * SECONDS // 3
+    for k, photo in enumerate(photos):
+        yield from _shot(photo, per_shot + (FPS * SECONDS % 3 if k == 2 else 0), seed * 10 + k)
+
+
+def _encode(frames: Iterator[Rgb], fps: float, bit_rate: int | None = None) -> bytes:
+    """H.264 in MP4 (even frame sizes, as yuv420p needs)."""
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="mp4") as out:
+        stream = None
+        for rgb in frames:
+            h, w = rgb.shape[0] // 2 * 2, rgb.shape[1] // 2 * 2
+            if stream is None:
+                stream = out.add_stream("libx264", rate=round(fps))
+                stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+                stream.options = {"preset": "veryfast"}
+                if bit_rate:
+                    stream.bit_rate = bit_rate
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:h, :w]), format="rgb24")
+            out.mux(stream.encode(frame))
+        if stream is not None:
+            out.mux(stream.encode(None))
+    return buf.getvalue()
+
+
+# 2. Transforms (frames of the decoded reference -> frames of the copy) ----------------------
+
+
+@dataclass(frozen=True)
+class Transform:
+    frame: Callable[[Rgb], Rgb] = lambda rgb: rgb
+    keep: Callable[[float, float], bool] = lambda _t, _duration: True  # (time, duration)
+    fps: float | None = None  # output rate when frames are dropped
+    bits_per_pixel: float | None = None
+
+
+def _grey(rgb: Rgb) -> Rgb:
+    return cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+
+
+def _half(rgb: Rgb) -> Rgb:
+    h, w = rgb.shape[:2]
+    return cv2.resize(rgb, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+
+
+def _letterbox(rgb: Rgb) -> Rgb:
+    """Bars above and below making up 20% of a taller frame (the picture is untouched)."""
+    h, w = rgb.shape[:2]
+    bar = round(h / 0.8 * 0.1)
+    return cv2.copyMakeBorder(rgb, bar, bar, 0, 0, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+
+
+def _crop(rgb: Rgb) -> Rgb:
+    """10% of the width and of the height cut away, half on each side."""
+    h, w = rgb.shape[:2]
+    dy, dx = round(h * 0.05), round(w * 0.05)
+    return np.ascontiguousarray(rgb[dy : h - dy, dx : w - dx])
+
+
+def _logo(rgb: Rgb) -> Rgb:
+    """An opaque channel logo, a fifth of the width, in the top-right corner."""
+    out = rgb.copy()
+    h, w = out.shape[:2]
+    side = w // 5
+    x, y = w - side - w // 40, h // 40
+    cv2.rectangle(out, (x, y), (x + side, y + side // 2), (200, 30, 30), -1)
+    cv2.circle(out, (x + side // 4, y + side // 4), side // 6, (250, 250, 250), -1)
+    cv2.putText(
+        out, "TV", (x + side // 2, y + side // 3), cv2.FONT_HERSHEY_SIMPLEX, side / 80, (255,) * 3
+    )
+    return out
+
+
+def _retime(t: float, _duration: float) -> bool:
+    return math.floor(t * 10 + 1e-6) != math.floor((t - 1 / FPS) * 10 + 1e-6) or t == 0
+
+
+TRANSFORMS: dict[str, Transform] = {
+    "low bitrate": Transform(bits_per_pixel=0.02),
+    "half resolution": Transform(frame=_half),
+    "greyscale": Transform(frame=_grey),
+    "middle 50%": Transform(keep=lambda t, d: d / 4 <= t < 3 * d / 4),
+    "10 fps": Transform(keep=_retime, fps=10),
+    "letterbox 20%": Transform(frame=_letterbox),
+    "crop 10%": Transform(frame=_crop),
+    "horizontal flip": Transform(frame=lambda rgb: np.ascontiguousarray(rgb[:, ::-1])),
+    "logo overlay": Transform(frame=_logo),
+}
+
+
+def _decoded(data: bytes) -> tuple[list[tuple[float, Rgb]], float]:
+    """(time, RGB) of every frame, and the stream's frame rate."""
+    with av.open(io.BytesIO(data)) as src:
+        stream = src.streams.video[0]
+        rate = float(stream.average_rate or FPS)
+        frames = [(float(f.time or 0.0), f.to_ndarray(format="rgb24")) for f in src.decode(stream)]
+    return frames, rate
+
+
+def apply(transform: Transform, frames: list[tuple[float, Rgb]], rate: float) -> bytes:
+    """The copy of a decoded reference that ``transform`` makes, as an MP4."""
+    duration = frames[-1][0] + 1 / rate
+    kept = [transform.frame(rgb) for t, rgb in frames if transform.keep(t, duration)]
+    bit_rate = None
+    if transform.bits_per_pixel is not None:
+        h, w = kept[0].shape[:2]
+        bit_rate = int(transform.bits_per_pixel * w * h * rate)
+    return _encode(iter(kept), transform.fps or rate, bit_rate)
+
+
+# 3. The two methods -------------------------------------------------------------------------
+
+
+@dataclass
+class Hashed:
+    vpdq: list[VpdqFeature]  # Meta's vPDQ, 1 frame a second
+    ours: list[VpdqFeature]
+    mirrored: list[VpdqFeature]
+
+
+def _meta_vpdq(data: bytes) -> list[VpdqFeature]:
+    import vpdq
+
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
+        f.write(data)
+        f.flush()
+        features = vpdq.computeHash(f.name, seconds_per_hash=1, thread_count=1)
+    return [VpdqFeature(x.hex, int(x.quality), float(x.timestamp)) for x in features]
+
+
+def _hash(data: bytes, params: VpdqParams) -> Hashed:
+    ours = hash_video(Content.from_bytes(data), params)
+    return Hashed(_meta_vpdq(data), ours.frames, ours.mirrored)
+
+
+def _vpdq_matches(query: list[VpdqFeature], refs: dict[str, list[VpdqFeature]]) -> set[str]:
+    """References vPDQ matches: python-threatexchange's brute matcher and default rule."""
+    from threatexchange.extensions.vpdq.vpdq_brute_matcher import match_VPDQ_hash_brute
+    from threatexchange.extensions.vpdq.vpdq_util import VpdqCompactFeature
+
+    q = [VpdqCompactFeature(*f) for f in query]
+    found = set()
+    for name, ref in refs.items():
+        r = [VpdqCompactFeature(*f) for f in ref]
+        result = match_VPDQ_hash_brute(q, r, VPDQ_QUALITY, VPDQ_BITS)
+        if result.query_match_percent >= VPDQ_QUERY_PCT:
+            found.add(name)
+    return found
+
+
+class _Matchers:
+    """Both methods' references, queried by name."""
+
+    def __init__(self, refs: dict[str, Hashed], params: VpdqParams) -> None:
+        self.names = list(refs)
+        self.meta = {n: h.vpdq for n, h in refs.items()}
+        self.index = FrameIndex(params)
+        self.index.add((i, format_features(refs[n].ours)) for i, n in enumerate(self.names))
+
+    def ours(self, features: list[VpdqFeature]) -> dict[str, int]:
+        """Each reference within the loosest threshold a bank may set, with its distance."""
+        if not features:
+            return {}
+        hits = self.index.query(format_features(features), LOOSE)
+        return {self.names[h.id]: h.distance for h in hits}
+
+    def results(self, q: Hashed) -> dict[str, set[str]]:
+        plain, mirrored = self.ours(q.ours), self.ours(q.mirrored)
+        both = {n: min(d, mirrored.get(n, 100)) for n, d in plain.items()} | {
+            n: d for n, d in mirrored.items() if n not in plain
+        }
+        return {
+            "vpdq": _vpdq_matches(q.vpdq, self.meta),
+            "ours": {n for n, d in plain.items() if d <= DEFAULT},
+            "dihedral": {n for n, d in both.items() if d <= DEFAULT},
+            "loose": set(both),
+        }
+
+
+DEFAULT = VpdqSignal.default_threshold
+LOOSE = VpdqSignal.max_threshold
+METHODS = {
+    "vpdq": "vPDQ (1 fps, pytx rule)",
+    "ours": f"Tessera vpdq ({DEFAULT})",
+    "dihedral": f"Tessera --dihedral ({DEFAULT})",
+    "loose": f"Tessera --dihedral ({LOOSE})",
+}
+
+
+# 4-5. Run -----------------------------------------------------------------------------------
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def _clips() -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """(references, unrelated clips) by name."""
+    photos = _photos()
+    rng = np.random.default_rng(7)
+    order = rng.permutation(len(photos))
+    groups = [order[i : i + 3] for i in range(0, len(order) - 2, 3)]
+    needed = SYNTH_REFS + SYNTH_UNRELATED
+    groups = [groups[i % len(groups)] for i in range(needed)]  # reuse photos only if short
+    refs: dict[str, bytes] = {}
+    unrelated: dict[str, bytes] = {}
+    with _progress() as progress:
+        for i in progress.track(range(needed), description="generating clips"):
+            group = [photos[j] for j in groups[i]]
+            data = _encode(_synthetic(group, seed=i), FPS)
+            (refs if i < SYNTH_REFS else unrelated)[f"synthetic-{i}"] = data
+    if VIDEOS.is_dir():
+        for name in SHARED_REFS:
+            refs[name] = (VIDEOS / f"{name}.mp4").read_bytes()
+        for name in SHARED_UNRELATED:
+            unrelated[name] = (VIDEOS / f"{name}.mp4").read_bytes()
+    else:
+        console.print(f"[yellow]{VIDEOS} absent: generated clips only")
+    return refs, unrelated
+
+
+def _speed(files: dict[str, bytes], params: VpdqParams, repeats: int = 3) -> list[list[str]]:
+    """Media seconds hashed per CPU second, per file, for both methods (median over repeats)."""
+    rows = []
+    ratios = []
+    with _progress() as progress:
+        task = progress.add_task("timing", total=len(files) * repeats)
+        for name, data in files.items():
+            with av.open(io.BytesIO(data)) as c:
+                s = c.streams.video[0]
+                seconds = float(s.duration * s.time_base) if s.duration else 0.0
+            theirs, ours = [], []
+            for _ in range(repeats):
+                t0 = time.process_time()
+                _meta_vpdq(data)
+                theirs.append(seconds / (time.process_time() - t0))
+                t0 = time.process_time()
+                hash_video(Content.from_bytes(data), params)
+                ours.append(seconds / (time.process_time() - t0))
+                progress.advance(task)
+            ratios.append(statistics.median(ours) / statistics.median(theirs))
+            rows.append([name, f"{seconds:.1f} s", _spread(theirs), _spread(ours)])
+    rows.append(["ratio Tessera / vPDQ (median)", "", "", f"{statistics.median(ratios):.2f}x"])
+    return rows
+
+
+def _spread(xs: list[float]) -> str:
+    return f"{statistics.median(xs):.0f}x ({min(xs):.0f}–{max(xs):.0f})"
+
+
+def run() -> str:
+    """Generate, hash, match and time; returns the Markdown section."""
+    params = VpdqParams()
+    refs, unrelated = _clips()
+    hashed: dict[str, Hashed] = {}
+    copies: dict[tuple[str, str], Hashed] = {}
+    with _progress() as progress:
+        for name in progress.track(refs, description="hashing references"):
+            hashed[name] = _hash(refs[name], params)
+        jobs = [(t, r) for t in TRANSFORMS for r in refs]
+        for t, r in progress.track(jobs, description="transforming and hashing copies"):
+            frames, rate = _decoded(refs[r])
+            copies[(t, r)] = _hash(apply(TRANSFORMS[t], frames, rate), params)
+        others = {n: _hash(d, params) for n, d in unrelated.items()}
+        edits = {
+            n: _hash((VIDEOS / f"{n}.mp4").read_bytes(), params)
+            for n in progress.track(
+                [n for n in SHARED_EDITS if VIDEOS.is_dir()], description="hashing shared edits"
+            )
+        }
+    matchers = _Matchers(hashed, params)
+    found = {(t, m): 0 for t in TRANSFORMS for m in METHODS}
+    false = dict.fromkeys(METHODS, 0)
+    for (t, r), q in copies.items():
+        for m, hits in matchers.results(q).items():
+            found[(t, m)] += r in hits
+            false[m] += len(hits - {r})
+    unrelated_false = dict.fromkeys(METHODS, 0)
+    for q in others.values():
+        for m, hits in matchers.results(q).items():
+            unrelated_false[m] += len(hits)
+    edit_rows = []
+    for clip, q in edits.items():
+        original, what = SHARED_EDITS[clip]
+        results = matchers.results(q)
+        edit_rows.append(
+            [f"`{clip}` ({what})"]
+            + ["yes" if original in results[m] else "**no**" for m in METHODS]
+        )
+        for m, hits in results.items():
+            false[m] += len(hits - {original})
+    n = len(refs)
+    rows = [[t] + [f"{found[(t, m)] / n:.0%}" for m in METHODS] for t in TRANSFORMS]
+    total = len(TRANSFORMS) * n
+    rows.append(
+        ["**all**"] + [f"**{sum(found[(t, m)] for t in TRANSFORMS) / total:.0%}**" for m in METHODS]
+    )
+    fp_rows = [
+        [
+            METHODS[m],
+            f"{false[m]} / {(len(copies) + len(edits)) * (n - 1)}",
+            f"{unrelated_false[m]} / {len(others) * n}",
+        ]
+        for m in METHODS
+    ]
+    speed_files = dict(list(refs.items())[-3:])  # the shared originals and one generated clip
+    speed_files.update({k: v for k, v in unrelated.items() if not k.startswith("synthetic")})
+    speed = _speed(speed_files, params)
+    frames_per_ref = statistics.median(len(h.ours) for h in hashed.values())
+    frames_per_ref_meta = statistics.median(len(h.vpdq) for h in hashed.values())
+    return "\n\n".join(
+        [
+            "## Video matching: Tessera vpdq and Meta's vPDQ (bench/bench_video.py)",
+            f"{n} references ({SYNTH_REFS} generated clips of {SECONDS} s, pans and zooms over "
+            "photographs, and the shared originals "
+            + ", ".join(f"`{r}`" for r in SHARED_REFS)
+            + f"), each under {len(TRANSFORMS)} transforms re-encoded by PyAV (libx264); "
+            f"{len(others)} unrelated clips. vPDQ: the `vpdq` package at 1 frame a second, "
+            f"python-threatexchange's rule (frames within {VPDQ_BITS} bits, quality >= "
+            f"{VPDQ_QUALITY}, query-% >= {VPDQ_QUERY_PCT:g}). Tessera: default settings "
+            f"({params.frames_per_second:g} fps, dedupe {params.dedupe_bits} bits, frames within "
+            f"{params.frame_threshold} bits) at the default distance threshold {DEFAULT} (80 % of "
+            f"either video matched) and at {LOOSE}, the loosest a bank may set (50 %); "
+            "`--dihedral` also sends the mirrored query. Frames kept per reference (median): "
+            f"vPDQ {frames_per_ref_meta:g}, Tessera {frames_per_ref:g}.",
+            "Recall per transform (the copy's own reference matches):",
+            md_table(["transform"] + list(METHODS.values()), rows),
+            "The shared sample edits against their originals:",
+            md_table(["clip"] + list(METHODS.values()), edit_rows) if edit_rows else "(absent)",
+            "False positives (another reference matching a copy or a shared edit; any reference "
+            "matching an unrelated clip):",
+            md_table(["method", "wrong references / pairs", "unrelated clips / pairs"], fp_rows),
+            "Hashing speed, one thread each, media seconds per CPU second (median and min–max of "
+            "3 runs; measured on a loaded 2-core machine shared with other jobs):",
+            md_table(["clip", "length", "vPDQ (1 fps)", "Tessera vpdq"], speed),
+        ]
+    )
