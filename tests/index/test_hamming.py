@@ -381,23 +381,70 @@ def test_damaged_snapshot_is_refused(
 
 
 def test_kernel_refuses_tables_that_do_not_fit(loaded: HammingIndex) -> None:
-    """The kernel checks the table layout it is given before it reads any bucket."""
+    """The kernel checks the table layout and the ids it is given before it reads any bucket."""
     seg = loaded._state.main
     layout, masks = seg.plan(31)
     queries = seg.hashes[:2]
+    none = np.empty(0, np.int64)
     bad = layout.copy()
     bad[-1, 2] = len(seg.offsets)  # a base beyond the offsets
     with pytest.raises(ValueError, match="does not fit"):
-        _hamming_kernel.mih_search(seg.hashes, seg.offsets, seg.perm, bad, masks, queries, 31)
+        _hamming_kernel.mih_search(
+            seg.hashes, seg.ids, none, seg.offsets, seg.perm, bad, masks, queries, 31
+        )
+    with pytest.raises(ValueError, match="one per row"):
+        _hamming_kernel.mih_search(
+            seg.hashes, seg.ids[:-1], none, seg.offsets, seg.perm, layout, masks, queries, 31
+        )
+    with pytest.raises(ValueError, match="one per row"):
+        _hamming_kernel.scan(seg.hashes, seg.ids[1:], none, queries, 31)
     with pytest.raises(ValueError, match="radius"):
-        _hamming_kernel.scan(seg.hashes, queries, -1)
+        _hamming_kernel.scan(seg.hashes, seg.ids, none, queries, -1)
+    dead = np.array([3, 5], np.int64)
     by_mih = _hamming_kernel.mih_search(
-        seg.hashes, seg.offsets, seg.perm, layout, masks, queries, 31
+        seg.hashes, seg.ids, dead, seg.offsets, seg.perm, layout, masks, queries, 31
     )
-    by_scan = _hamming_kernel.scan(seg.hashes, queries, 31)
+    by_scan = _hamming_kernel.scan(seg.hashes, seg.ids, dead, queries, 31)
 
     def triples(found: tuple[bytes, bytes, bytes]) -> list[tuple[int, int, int]]:
-        q, rows, dist = (np.frombuffer(b, t).tolist() for b, t in zip(found, "qqI", strict=True))
-        return sorted(zip(q, rows, dist, strict=True))
+        q, ids, dist = (np.frombuffer(b, t).tolist() for b, t in zip(found, "qqi", strict=True))
+        return list(zip(q, ids, dist, strict=True))
 
-    assert triples(by_mih) == triples(by_scan) and len(triples(by_scan)) >= 2
+    # Both come sorted by (query, distance, id), and agree.
+    assert triples(by_mih) == triples(by_scan) == sorted(triples(by_scan), key=_by_distance)
+    assert len(triples(by_scan)) >= 2
+    ids, dists = np.frombuffer(by_scan[1], np.int64), np.frombuffer(by_scan[2], np.int32)
+    hits = _hamming_kernel.index_hits(IndexHit, ids, dists, 1, len(ids))
+    pairs = zip(ids[1:].tolist(), dists[1:].tolist(), strict=True)
+    assert hits == [IndexHit(i, d) for i, d in pairs]
+    assert all(type(h) is IndexHit and h.detail is None for h in hits)
+    with pytest.raises(TypeError, match="tuple subclass"):
+        _hamming_kernel.index_hits(dict, ids, dists, 0, 1)
+    with pytest.raises(ValueError, match="bounds"):
+        _hamming_kernel.index_hits(IndexHit, ids, dists, 0, len(ids) + 1)
+
+
+def _by_distance(t: tuple[int, int, int]) -> tuple[int, int, int]:
+    return t[0], t[2], t[1]
+
+
+def test_hits_come_sorted_without_tombstoned_rows(base: tuple[np.ndarray, np.ndarray]) -> None:
+    """A family large enough for the kernel's counting sort, with rows removed: the kernel's own
+    order (no sort in Python) is (query, distance, id) and removed ids never come back."""
+    rng = np.random.default_rng(11)
+    seed = base[0][0]
+    family = np.stack([_flip(seed, rng, int(rng.integers(0, 20))) for _ in range(300)])
+    stored = np.concatenate([base[0][:5000], family])
+    ids = rng.permutation(10**6)[: len(stored)].astype(np.int64)
+    for index in (HammingIndex(tables=11, strategy="tables"), HammingIndex(strategy="scan")):
+        index.add_array(ids, stored)
+        index.merge()
+        index.remove_array(ids[5000::7])
+        queries = np.stack([seed, _flip(seed, rng, 10), base[0][1]])
+        found = index.query_array(queries, 31)
+        got = list(zip(*(a.tolist() for a in found), strict=True))
+        live = np.ones(len(stored), bool)
+        live[5000::7] = False
+        want = _reference(stored[live], ids[live], queries, 31)
+        assert got == sorted(want, key=_by_distance)
+        assert len(got) > 2 * 32  # beyond the kernel's insertion-sort cut-off

@@ -3,20 +3,24 @@
  * Hashes are rows of four native uint64 words (word 0 holds bits 0-63, bit 0 being the most
  * significant bit of word 0), exactly as tessera/index/_words.py lays them out. Arrays arrive
  * through the buffer protocol, so building needs no numpy headers; results leave as three bytes
- * objects (int64 query index, int64 row, uint32 distance) that the caller views with numpy.
+ * objects (int64 query index, int64 id, int32 distance) that the caller views with numpy, sorted
+ * by query, then distance, then id, so the caller has nothing left to sort.
  *
- * mih_search(hashes, offsets, perm, tables, masks, queries, radius), for each query:
+ * mih_search(hashes, ids, dead, offsets, perm, tables, masks, queries, radius), for each query:
  *   1. computes every probe's bucket address: table t's substring key XOR each of its flip
  *      masks, plus the table's base in the dense offsets array;
  *   2. reads each bucket's bounds (offsets[a], offsets[a + 1]), prefetching a few probes ahead;
  *   3. expands the non-empty buckets into candidate rows (perm), prefetching buckets ahead;
  *   4. verifies each candidate on all 256 bits, prefetching candidate rows ahead, and emits it
  *      only from the first table whose substring is within that table's probe radius (the
- *      classic MIH rule: a row found by several tables is reported once, without a hash set).
- * scan(hashes, queries, radius) compares every row with every query, in cache-sized blocks of
- * rows so that each block is reused across the queries of a batch.
+ *      classic MIH rule: a row found by several tables is reported once, without a hash set);
+ *   5. drops the rows listed in ``dead`` (sorted tombstones), turns rows into ids and sorts the
+ *      query's hits (a counting sort by distance, then by id).
+ * scan(hashes, ids, dead, queries, radius) compares every row with every query, in cache-sized
+ * blocks of rows so that each block is reused across the queries of a batch, then does step 5.
  * check(offsets, perm, rows) validates tables read from a file, so a corrupt snapshot raises
  * instead of making the probes read out of bounds.
+ * index_hits(cls, ids, distances, lo, hi) makes the ``IndexHit`` list of a query's hits.
  *
  * Both searches release the GIL: a batch split across threads runs on all cores. On x86 the hot
  * loops are compiled twice, with and without the POPCNT instruction, and chosen at import by
@@ -51,54 +55,156 @@
 /* ---- growable outputs ------------------------------------------------------------------- */
 
 typedef struct {
-    int64_t *query;
-    int64_t *row;
-    uint32_t *dist;
+    int64_t query;
+    int64_t key; /* the row while searching; the id once finished */
+    int32_t dist;
+} Hit;
+
+typedef struct {
+    Hit *hit;
     size_t n, cap;
+    Hit *tmp; /* scratch for sorting, grown with hit */
+    size_t tmp_cap;
     int failed; /* out of memory: the caller raises once it holds the GIL again */
 } Hits;
 
 static int hits_grow(Hits *h) {
     size_t cap = h->cap ? 2 * h->cap : 256;
-    int64_t *q = realloc(h->query, cap * sizeof(int64_t));
-    if (q) h->query = q;
-    int64_t *r = realloc(h->row, cap * sizeof(int64_t));
-    if (r) h->row = r;
-    uint32_t *d = realloc(h->dist, cap * sizeof(uint32_t));
-    if (d) h->dist = d;
-    if (!q || !r || !d) {
+    Hit *p = realloc(h->hit, cap * sizeof(Hit));
+    if (!p) {
         h->failed = 1;
         return -1;
     }
+    h->hit = p;
     h->cap = cap;
     return 0;
 }
 
 INLINE void hits_push(Hits *h, int64_t query, int64_t row, uint32_t dist) {
     if (h->n == h->cap && hits_grow(h) < 0) return;
-    h->query[h->n] = query;
-    h->row[h->n] = row;
-    h->dist[h->n] = dist;
-    h->n++;
+    h->hit[h->n++] = (Hit){query, row, (int32_t)dist};
 }
 
 static void hits_free(Hits *h) {
-    free(h->query);
-    free(h->row);
-    free(h->dist);
+    free(h->hit);
+    free(h->tmp);
 }
 
+/* Rows that the caller tombstoned: a sorted int64 array, searched by bisection. */
+typedef struct {
+    const int64_t *rows;
+    size_t n;
+} Dead;
+
+INLINE int is_dead(const Dead *dead, int64_t row) {
+    size_t lo = 0, hi = dead->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (dead->rows[mid] < row)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < dead->n && dead->rows[lo] == row;
+}
+
+static int hit_order(const void *pa, const void *pb) {
+    const Hit *a = pa, *b = pb;
+    if (a->query != b->query) return a->query < b->query ? -1 : 1;
+    if (a->dist != b->dist) return a->dist < b->dist ? -1 : 1;
+    return (a->key > b->key) - (a->key < b->key);
+}
+
+/* Hits [from, n): drop dead rows, turn rows into ids, and sort by (query, distance, id). When
+ * ``one_query`` is set they share a query: a counting sort by distance, then ids within each
+ * distance by insertion (few share one), instead of a comparison sort of the whole run. */
+static void hits_finish(Hits *h, size_t from, const int64_t *ids, const Dead *dead,
+                        int one_query, uint32_t radius) {
+    size_t kept = from;
+    for (size_t i = from; i < h->n; i++) {
+        Hit x = h->hit[i];
+        if (dead->n && is_dead(dead, x.key)) continue;
+        x.key = ids[x.key];
+        h->hit[kept++] = x;
+    }
+    h->n = kept;
+    size_t n = kept - from;
+    if (n < 2) return;
+    Hit *run = h->hit + from;
+    if (!one_query || n < 32) {
+        if (one_query) { /* insertion sort: short runs */
+            for (size_t i = 1; i < n; i++) {
+                Hit x = run[i];
+                size_t j = i;
+                while (j > 0 && hit_order(&run[j - 1], &x) > 0) {
+                    run[j] = run[j - 1];
+                    j--;
+                }
+                run[j] = x;
+            }
+        } else {
+            qsort(run, n, sizeof(Hit), hit_order);
+        }
+        return;
+    }
+    if (h->tmp_cap < n) {
+        Hit *t = realloc(h->tmp, n * sizeof(Hit));
+        if (!t) {
+            h->failed = 1;
+            return;
+        }
+        h->tmp = t;
+        h->tmp_cap = n;
+    }
+    size_t start[258] = {0};
+    for (size_t i = 0; i < n; i++) start[run[i].dist + 1]++;
+    for (uint32_t d = 0; d <= radius; d++) start[d + 1] += start[d];
+    size_t fill[257];
+    memcpy(fill, start, sizeof(fill));
+    for (size_t i = 0; i < n; i++) h->tmp[fill[run[i].dist]++] = run[i];
+    for (uint32_t d = 0; d <= radius; d++) {
+        Hit *g = h->tmp + start[d];
+        size_t m = start[d + 1] - start[d];
+        if (m > 24) {
+            qsort(g, m, sizeof(Hit), hit_order);
+            continue;
+        }
+        for (size_t i = 1; i < m; i++) {
+            Hit x = g[i];
+            size_t j = i;
+            while (j > 0 && g[j - 1].key > x.key) {
+                g[j] = g[j - 1];
+                j--;
+            }
+            g[j] = x;
+        }
+    }
+    memcpy(run, h->tmp, n * sizeof(Hit));
+}
+
+/* The hits as three bytes objects: int64 query indexes, int64 ids, int32 distances. */
 static PyObject *hits_result(Hits *h) {
     if (h->failed) {
         hits_free(h);
         return PyErr_NoMemory();
     }
-    /* "y#" turns a NULL pointer into None: give empty results a real (empty) buffer. */
-    static const char empty[1] = {0};
-    PyObject *out = Py_BuildValue(
-        "(y#y#y#)", h->n ? (const char *)h->query : empty, (Py_ssize_t)(h->n * sizeof(int64_t)),
-        h->n ? (const char *)h->row : empty, (Py_ssize_t)(h->n * sizeof(int64_t)),
-        h->n ? (const char *)h->dist : empty, (Py_ssize_t)(h->n * sizeof(uint32_t)));
+    PyObject *q = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(h->n * sizeof(int64_t)));
+    PyObject *k = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(h->n * sizeof(int64_t)));
+    PyObject *d = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(h->n * sizeof(int32_t)));
+    PyObject *out = NULL;
+    if (q && k && d) {
+        int64_t *qp = (int64_t *)PyBytes_AS_STRING(q), *kp = (int64_t *)PyBytes_AS_STRING(k);
+        int32_t *dp = (int32_t *)PyBytes_AS_STRING(d);
+        for (size_t i = 0; i < h->n; i++) {
+            qp[i] = h->hit[i].query;
+            kp[i] = h->hit[i].key;
+            dp[i] = h->hit[i].dist;
+        }
+        out = PyTuple_Pack(3, q, k, d);
+    }
+    Py_XDECREF(q);
+    Py_XDECREF(k);
+    Py_XDECREF(d);
     hits_free(h);
     return out;
 }
@@ -127,6 +233,8 @@ typedef struct {
 
 typedef struct {
     const uint64_t *hashes;
+    const int64_t *ids; /* one per row */
+    Dead dead;
     const void *offsets;
     int wide; /* offsets are int64 (else int32) */
     const uint32_t *perm;
@@ -172,6 +280,7 @@ INLINE int seen_before(const Segment *s, const uint64_t *x, int table) {
 
 INLINE void mih_query(const Segment *s, Work *w, const uint64_t *q, uint32_t radius,
                       int64_t qi, Hits *out) {
+    size_t first_hit = out->n;
     /* 1. bucket addresses */
     size_t np = 0;
     for (int t = 0; t < s->ntables; t++) {
@@ -230,8 +339,10 @@ INLINE void mih_query(const Segment *s, Work *w, const uint64_t *q, uint32_t rad
         if (d > radius) continue;
         uint64_t x[WORDS] = {h[0] ^ q[0], h[1] ^ q[1], h[2] ^ q[2], h[3] ^ q[3]};
         if (w->cand_table[i] && seen_before(s, x, w->cand_table[i])) continue;
+        PREFETCH(s->ids + w->cand[i]);
         hits_push(out, qi, (int64_t)w->cand[i], d);
     }
+    hits_finish(out, first_hit, s->ids, &s->dead, 1, radius);
 }
 
 INLINE void mih_body(const Segment *s, Work *w, const uint64_t *queries, size_t nq,
@@ -249,6 +360,13 @@ static void mih_plain(const Segment *s, Work *w, const uint64_t *queries, size_t
 
 INLINE void scan_body(const uint64_t *hashes, size_t rows, const uint64_t *queries, size_t nq,
                       uint32_t radius, Hits *out) {
+    if (nq == 1) { /* one query: no blocks to reuse, and the hits come in row order */
+        for (size_t r = 0; r < rows; r++) {
+            uint32_t d = distance(hashes + r * WORDS, queries);
+            if (d <= radius) hits_push(out, 0, (int64_t)r, d);
+        }
+        return;
+    }
     for (size_t lo = 0; lo < rows; lo += SCAN_BLOCK_ROWS) {
         size_t hi = lo + SCAN_BLOCK_ROWS < rows ? lo + SCAN_BLOCK_ROWS : rows;
         for (size_t qi = 0; qi < nq; qi++) {
@@ -289,7 +407,7 @@ static ScanFn scan_impl = scan_plain;
 /* ---- argument handling ------------------------------------------------------------------ */
 
 typedef struct {
-    Py_buffer views[6];
+    Py_buffer views[9];
     int held;
 } Views;
 
@@ -311,6 +429,22 @@ static Py_buffer *views_get(Views *v, PyObject *obj, Py_ssize_t itemsize, const 
     return b;
 }
 
+/* ``ids`` (one int64 per row) and ``dead`` (sorted int64 rows) of a search over ``rows`` rows. */
+static int rows_args(Views *v, PyObject *o_ids, PyObject *o_dead, size_t rows, const int64_t **ids,
+                     Dead *dead) {
+    Py_buffer *b_ids = views_get(v, o_ids, 8, "ids");
+    Py_buffer *b_dead = b_ids ? views_get(v, o_dead, 8, "dead") : NULL;
+    if (!b_dead) return -1;
+    if ((size_t)b_ids->len / 8 != rows) {
+        PyErr_Format(PyExc_ValueError, "ids: expected %zu, one per row, got %zd", rows,
+                     b_ids->len / 8);
+        return -1;
+    }
+    *ids = b_ids->buf;
+    *dead = (Dead){b_dead->buf, (size_t)b_dead->len / 8};
+    return 0;
+}
+
 static int radius_arg(long radius, uint32_t *out) {
     if (radius < 0) {
         PyErr_SetString(PyExc_ValueError, "radius must be at least 0");
@@ -321,11 +455,11 @@ static int radius_arg(long radius, uint32_t *out) {
 }
 
 static PyObject *py_mih_search(PyObject *Py_UNUSED(self), PyObject *args) {
-    PyObject *o_hashes, *o_offsets, *o_perm, *o_tables, *o_masks, *o_queries;
+    PyObject *o_hashes, *o_ids, *o_dead, *o_offsets, *o_perm, *o_tables, *o_masks, *o_queries;
     long radius_in;
     uint32_t radius;
-    if (!PyArg_ParseTuple(args, "OOOOOOl", &o_hashes, &o_offsets, &o_perm, &o_tables, &o_masks,
-                          &o_queries, &radius_in))
+    if (!PyArg_ParseTuple(args, "OOOOOOOOl", &o_hashes, &o_ids, &o_dead, &o_offsets, &o_perm,
+                          &o_tables, &o_masks, &o_queries, &radius_in))
         return NULL;
     if (radius_arg(radius_in, &radius) < 0) return NULL;
     Views v = {.held = 0};
@@ -341,6 +475,9 @@ static PyObject *py_mih_search(PyObject *Py_UNUSED(self), PyObject *args) {
         goto fail;
     }
     size_t rows = (size_t)hashes->len / HASH_BYTES;
+    const int64_t *ids;
+    Dead dead;
+    if (rows_args(&v, o_ids, o_dead, rows, &ids, &dead) < 0) goto fail;
     size_t slots = (size_t)(offsets->len / offsets->itemsize);
     size_t nmasks = (size_t)masks->len / 8;
     Py_ssize_t nt = tables->len / (8 * TABLE_FIELDS);
@@ -365,8 +502,8 @@ static PyObject *py_mih_search(PyObject *Py_UNUSED(self), PyObject *args) {
         *tb = (Table){(int)f[0], (int)f[1], (int)f[3], f[2], f[4], f[5]};
         probes += (size_t)(f[5] - f[4]);
     }
-    Segment s = {hashes->buf, offsets->buf, offsets->itemsize == 8, perm->buf, layout, (int)nt,
-                 masks->buf, probes};
+    Segment s = {hashes->buf, ids,      dead,     offsets->buf, offsets->itemsize == 8,
+                 perm->buf,   layout,   (int)nt,  masks->buf,   probes};
     size_t nq = (size_t)queries->len / HASH_BYTES;
     Hits out = {0};
     Work w = {0};
@@ -396,10 +533,11 @@ fail:
 }
 
 static PyObject *py_scan(PyObject *Py_UNUSED(self), PyObject *args) {
-    PyObject *o_hashes, *o_queries;
+    PyObject *o_hashes, *o_ids, *o_dead, *o_queries;
     long radius_in;
     uint32_t radius;
-    if (!PyArg_ParseTuple(args, "OOl", &o_hashes, &o_queries, &radius_in)) return NULL;
+    if (!PyArg_ParseTuple(args, "OOOOl", &o_hashes, &o_ids, &o_dead, &o_queries, &radius_in))
+        return NULL;
     if (radius_arg(radius_in, &radius) < 0) return NULL;
     Views v = {.held = 0};
     Py_buffer *hashes = views_get(&v, o_hashes, 8, "hashes");
@@ -409,10 +547,14 @@ static PyObject *py_scan(PyObject *Py_UNUSED(self), PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "hashes or queries have a partial row");
         goto fail;
     }
+    size_t rows = (size_t)hashes->len / HASH_BYTES, nq = (size_t)queries->len / HASH_BYTES;
+    const int64_t *ids;
+    Dead dead;
+    if (rows_args(&v, o_ids, o_dead, rows, &ids, &dead) < 0) goto fail;
     Hits out = {0};
     Py_BEGIN_ALLOW_THREADS;
-    scan_impl(hashes->buf, (size_t)hashes->len / HASH_BYTES, queries->buf,
-              (size_t)queries->len / HASH_BYTES, radius, &out);
+    scan_impl(hashes->buf, rows, queries->buf, nq, radius, &out);
+    if (!out.failed) hits_finish(&out, 0, ids, &dead, nq == 1, radius);
     Py_END_ALLOW_THREADS;
     views_release(&v);
     return hits_result(&out);
@@ -459,16 +601,76 @@ fail:
     return NULL;
 }
 
+/* A list of ``cls(id, distance, None)`` for hits [lo, hi), ``cls`` being a tuple subclass without
+ * instance attributes (a named tuple). Built as CPython builds a tuple subclass's instances
+ * (``tp_alloc`` on the subclass, then the items), without a Python call per hit: near a family
+ * of near-duplicates a query returns hundreds of hits, and making them in Python cost more than
+ * finding them. */
+static PyObject *py_index_hits(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *o_cls, *o_ids, *o_dist;
+    Py_ssize_t lo, hi;
+    if (!PyArg_ParseTuple(args, "OOOnn", &o_cls, &o_ids, &o_dist, &lo, &hi)) return NULL;
+    if (!PyType_Check(o_cls) || !PyType_IsSubtype((PyTypeObject *)o_cls, &PyTuple_Type) ||
+        ((PyTypeObject *)o_cls)->tp_basicsize != PyTuple_Type.tp_basicsize) {
+        PyErr_SetString(PyExc_TypeError, "cls must be a tuple subclass without instance attributes");
+        return NULL;
+    }
+    PyTypeObject *cls = (PyTypeObject *)o_cls;
+    Views v = {.held = 0};
+    Py_buffer *ids = views_get(&v, o_ids, 8, "ids");
+    Py_buffer *dist = ids ? views_get(&v, o_dist, 4, "distances") : NULL;
+    if (!dist) goto fail;
+    Py_ssize_t n = ids->len / 8;
+    if (dist->len / 4 != n || lo < 0 || lo > hi || hi > n) {
+        PyErr_SetString(PyExc_ValueError, "ids and distances differ in length, or bad bounds");
+        goto fail;
+    }
+    PyObject *out = PyList_New(hi - lo);
+    if (!out) goto fail;
+    const int64_t *ip = ids->buf;
+    const int32_t *dp = dist->buf;
+    for (Py_ssize_t i = lo; i < hi; i++) {
+        PyObject *hit = cls->tp_alloc(cls, 3);
+        if (!hit) {
+            Py_DECREF(out);
+            goto fail;
+        }
+        PyList_SET_ITEM(out, i - lo, hit); /* the list owns it from here, filled or not */
+        PyObject *id = PyLong_FromLongLong(ip[i]);
+        PyObject *d = PyLong_FromLong(dp[i]);
+        if (!id || !d) {
+            Py_XDECREF(id);
+            Py_XDECREF(d);
+            Py_DECREF(out);
+            goto fail;
+        }
+        PyTuple_SET_ITEM(hit, 0, id);
+        PyTuple_SET_ITEM(hit, 1, d);
+        Py_INCREF(Py_None);
+        PyTuple_SET_ITEM(hit, 2, Py_None);
+        /* Two ints and None cannot be part of a cycle: untrack it, as CPython untracks such
+         * tuples itself, so the collector does not walk hundreds of hits per query. */
+        PyObject_GC_UnTrack(hit);
+    }
+    views_release(&v);
+    return out;
+fail:
+    views_release(&v);
+    return NULL;
+}
+
 static PyObject *py_popcnt(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(args)) {
     return PyBool_FromLong(mih_impl != mih_plain);
 }
 
 static PyMethodDef methods[] = {
     {"mih_search", py_mih_search, METH_VARARGS,
-     "(query, row, distance) bytes of every row within radius, by multi-index hashing."},
+     "(query, id, distance) bytes of every live row within radius, by multi-index hashing."},
     {"scan", py_scan, METH_VARARGS,
-     "(query, row, distance) bytes of every row within radius, by brute force."},
+     "(query, id, distance) bytes of every live row within radius, by brute force."},
     {"check", py_check, METH_VARARGS, "Raise ValueError unless offsets and perm are coherent."},
+    {"index_hits", py_index_hits, METH_VARARGS,
+     "[cls(id, distance, None) for hits lo..hi], cls a tuple subclass (IndexHit)."},
     {"uses_popcnt", py_popcnt, METH_NOARGS, "Whether the POPCNT instruction is in use."},
     {NULL, NULL, 0, NULL},
 };

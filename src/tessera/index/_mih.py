@@ -18,6 +18,7 @@ The segment is built once, in one pass per table, and never changes:
    each table's key with the flip masks of the radius plan, reads the buckets' bounds, expands
    them into candidate rows and verifies those on all 256 bits, reporting a row only from the
    first table whose substring is within that table's probe radius, so each row comes once;
+   it leaves out tombstoned rows and returns ids, sorted by distance and id;
 4. when the plan would probe more than a brute-force scan costs (large radii), the segment scans
    all rows instead. ``choose_tables`` uses the same cost model to pick ``m`` for a size and a
    memory budget.
@@ -250,12 +251,18 @@ class MihSegment:
             self._routes[key] = found
         return found
 
-    def search(self, queries: Words, radius: int, strategy: Strategy = "auto") -> Hits:
-        """(query index, row, distance) of every row within ``radius`` of each query, each once."""
+    def search(
+        self, queries: Words, radius: int, dead: Int64s, strategy: Strategy = "auto"
+    ) -> Hits:
+        """(query index, id, distance) of every row within ``radius`` of each query, each once.
+
+        Rows listed in ``dead`` (sorted tombstones) are left out; hits are sorted by query,
+        distance and id.
+        """
         if not self.uses_tables(radius, strategy):
-            return brute_force(self.hashes, queries, radius)
+            return brute_force(self.hashes, self.ids, dead, queries, radius)
         layout, masks = self.plan(radius)
         found = _hamming_kernel.mih_search(
-            self.hashes, self.offsets, self.perm, layout, masks, queries, radius
+            self.hashes, self.ids, dead, self.offsets, self.perm, layout, masks, queries, radius
         )
         return as_hits(found)

@@ -11,7 +11,8 @@ conversion goes through this module:
    big-endian bytes) and returns words;
 3. ``brute_force`` compares every stored row with every query in the compiled kernel
    (``_hamming_kernel.scan``), which walks the rows in cache-sized blocks so each block is reused
-   across the queries of a batch; ``as_hits`` turns the kernel's output into arrays.
+   across the queries of a batch; ``as_hits`` turns the kernel's output (sorted, with ids) into
+   arrays.
 """
 
 from __future__ import annotations
@@ -30,11 +31,25 @@ HEX_CHARS = HASH_BITS // 4
 
 Words = NDArray[np.uint64]
 Int64s = NDArray[np.int64]
-# (query index, row, distance) of every hit, in no particular order.
-Hits = tuple[Int64s, Int64s, NDArray[np.uint32]]
+Int32s = NDArray[np.int32]
+# (query index, id, distance) of every hit, sorted by query, distance and id.
+Hits = tuple[Int64s, Int64s, Int32s]
 
 # Parse this many strings per chunk: bounds the joined string and byte buffers to ~100 MB.
 _PARSE_CHUNK = 1 << 20
+
+
+def parse_one(value: str) -> Words:
+    """``parse_hex([value])`` without the batch machinery (a single query's fast path)."""
+    if not isinstance(value, str) or len(value) != HEX_CHARS:
+        return parse_hex([value])  # raises with the batch's message
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        return parse_hex([value])
+    if len(raw) != HEX_CHARS // 2:
+        return parse_hex([value])
+    return np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(1, WORDS)
 
 
 def parse_hex(values: Sequence[str]) -> Words:
@@ -82,11 +97,14 @@ def as_words(hashes: NDArray[np.generic]) -> Words:
 
 
 def as_hits(found: tuple[bytes, bytes, bytes]) -> Hits:
-    """The kernel's (query index, row, distance) bytes as numpy arrays (read-only views)."""
-    q, rows, dist = found
-    return np.frombuffer(q, np.int64), np.frombuffer(rows, np.int64), np.frombuffer(dist, np.uint32)
+    """The kernel's (query index, id, distance) bytes as numpy arrays (read-only views)."""
+    q, ids, dist = found
+    return np.frombuffer(q, np.int64), np.frombuffer(ids, np.int64), np.frombuffer(dist, np.int32)
 
 
-def brute_force(stored: Words, queries: Words, radius: int) -> Hits:
-    """Every (query index, stored row, distance) within ``radius``, by a blocked exhaustive scan."""
-    return as_hits(_hamming_kernel.scan(stored, queries, radius))
+def brute_force(stored: Words, ids: Int64s, dead: Int64s, queries: Words, radius: int) -> Hits:
+    """Every (query index, id, distance) within ``radius`` by a blocked exhaustive scan, sorted.
+
+    ``ids`` holds one id per stored row; rows listed in ``dead`` (sorted) are left out.
+    """
+    return as_hits(_hamming_kernel.scan(stored, ids, dead, queries, radius))

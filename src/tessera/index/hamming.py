@@ -20,8 +20,10 @@ Flow:
    default. Writes go on meanwhile; the ids they remove or replace are recorded, and the new
    segment is installed with those rows tombstoned and with the delta rows added since.
 4. ``query_array`` reads the current snapshot once and searches it: main hits minus tombstones,
-   plus delta hits, sorted by query, distance and id. ``query`` and ``query_many`` parse hex and
-   call it.
+   plus delta hits, sorted by query, distance and id. The kernel drops tombstoned rows, maps rows
+   to ids and sorts each search's hits, so Python only sorts when the delta has hits too; a large
+   batch is cut into chunks that worker threads take in turn. ``query`` and ``query_many`` parse
+   hex and call it.
 5. ``save`` writes a snapshot to one ``.npz`` file, tables included, so ``load`` needs no rebuild
    (``_snapshot`` holds the snapshot type and the file form).
 
@@ -47,6 +49,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from tessera.errors import InvalidSetting
+from tessera.index._hamming_kernel import index_hits
 from tessera.index._mih import (
     MAX_TABLES,
     MIN_TABLES,
@@ -75,6 +78,7 @@ from tessera.index._words import (
     brute_force,
     format_hex,
     parse_hex,
+    parse_one,
 )
 from tessera.index.base import IndexHit, SignalIndex
 
@@ -154,16 +158,16 @@ class HammingIndex(SignalIndex):
 
     def query(self, value: str, threshold: int) -> list[IndexHit]:
         """Every stored hash within ``threshold`` of ``value``, nearest first."""
-        return self.query_many([value], threshold)[0]
+        found = self.query_array(parse_one(value), threshold)
+        return index_hits(IndexHit, found.ids, found.distances, 0, len(found.ids))
 
     def query_many(self, values: Sequence[str], threshold: int) -> list[list[IndexHit]]:
         """``query`` for each value, answered as one batch."""
         found = self.query_array(parse_hex(values), threshold)
-        bounds = np.searchsorted(found.query_index, np.arange(len(values) + 1))
-        ids, dists = found.ids.tolist(), found.distances.tolist()
+        bounds = np.searchsorted(found.query_index, np.arange(len(values) + 1)).tolist()
         return [
-            [IndexHit(i, d) for i, d in zip(ids[lo:hi], dists[lo:hi], strict=True)]
-            for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
+            index_hits(IndexHit, found.ids, found.distances, lo, hi)
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
         ]
 
     def __len__(self) -> int:
@@ -206,17 +210,21 @@ class HammingIndex(SignalIndex):
         radius = min(radius, HASH_BITS)
         st = self._state  # one snapshot for the whole batch
         if len(words) < _PARALLEL_QUERIES or self._threads < 2:
-            q, ids, d = self._search(st, words, radius)
-        else:
-            chunks = np.array_split(np.arange(len(words)), self._threads)
-            with ThreadPoolExecutor(self._threads) as pool:
-                parts = list(pool.map(lambda c: self._search(st, words[c], radius), chunks))
-            starts = [int(c[0]) if c.size else 0 for c in chunks]
-            q = np.concatenate([p[0] + s for p, s in zip(parts, starts, strict=True)])
-            ids = np.concatenate([p[1] for p in parts])
-            d = np.concatenate([p[2] for p in parts])
-        order = np.lexsort((ids, d, q))
-        return HammingMatches(q[order], ids[order], d[order].astype(np.int32))
+            return HammingMatches(*self._search(st, words, radius))
+        # Several chunks per thread: a thread that the OS runs less (or whose queries land in
+        # crowded buckets) takes fewer of them. Each chunk's hits come sorted, so concatenating
+        # the chunks in order keeps the whole batch sorted.
+        step = max(_PARALLEL_QUERIES // 2, -(-len(words) // (8 * self._threads)))
+        starts = range(0, len(words), step)
+        with ThreadPoolExecutor(self._threads) as pool:
+            parts = list(
+                pool.map(lambda lo: self._search(st, words[lo : lo + step], radius), starts)
+            )
+        return HammingMatches(
+            np.concatenate([p[0] + lo for p, lo in zip(parts, starts, strict=True)]),
+            np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]),
+        )
 
     # ---- snapshot file ------------------------------------------------------------------------
 
@@ -404,18 +412,18 @@ class HammingIndex(SignalIndex):
             raise error
 
     def _search(self, st: Snapshot, words: Words, radius: int) -> Hits:
-        """Hits of ``words`` in snapshot ``st``: (query index, id, distance), unsorted."""
-        q, rows, d = st.main.search(words, radius, self._strategy)
-        if st.main_dead.size:
-            alive = ~sorted_member(st.main_dead, rows)
-            q, rows, d = q[alive], rows[alive], d[alive]
-        ids = st.main.ids[rows]
-        if st.delta_rows:
-            dq, drows, dd = brute_force(st.delta_hashes[: st.delta_rows], words, radius)
-            if st.delta_dead.size:
-                alive = ~sorted_member(st.delta_dead, drows)
-                dq, drows, dd = dq[alive], drows[alive], dd[alive]
-            q = np.concatenate([q, dq])
-            ids = np.concatenate([ids, st.delta_ids[drows]])
-            d = np.concatenate([d, dd])
-        return q, ids, d
+        """Hits of ``words`` in snapshot ``st``: (query index, id, distance), sorted."""
+        q, ids, d = st.main.search(words, radius, st.main_dead, self._strategy)
+        if not st.delta_rows:
+            return q, ids, d
+        n = st.delta_rows
+        dq, dids, dd = brute_force(
+            st.delta_hashes[:n], st.delta_ids[:n], st.delta_dead, words, radius
+        )
+        if not dq.size:
+            return q, ids, d
+        if not q.size:
+            return dq, dids, dd
+        q, ids, d = np.concatenate([q, dq]), np.concatenate([ids, dids]), np.concatenate([d, dd])
+        order = np.lexsort((ids, d, q))
+        return q[order], ids[order], d[order]
