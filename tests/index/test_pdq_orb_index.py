@@ -62,6 +62,22 @@ def test_hits_carry_the_evidence() -> None:
     assert len(index) == 0 and index.query(query.value, 100) == []
 
 
+def test_edited_copies_are_found_and_a_template_sibling_is_not() -> None:
+    """Through the index (key-point candidates, then verification), as a bank would answer."""
+    index = PdqOrbIndex()
+    ref = photo(1)
+    stored = [ref, photo(2), card(1, picture_side=48), card(2, picture_side=48)]
+    index.add((i, PdqOrbSignal.hash_content(content(im)).value) for i, im in enumerate(stored))  # type: ignore[union-attr]
+    threshold = PdqOrbSignal.default_threshold
+    for copy in (crop(ref, 0.1), letterbox(ref), framed(ref)):
+        query = PdqOrbSignal.hash_content(content(copy))
+        assert query is not None
+        assert [h.id for h in index.query(query.value, threshold)] == [0]
+    sibling = PdqOrbSignal.hash_content(content(card(3, picture_side=48)))
+    assert sibling is not None
+    assert index.query(sibling.value, threshold) == []
+
+
 def _signals(im: object) -> list[Signal]:
     c = content(im)  # type: ignore[arg-type]
     return [s for s in (PdqSignal.hash_content(c), PdqOrbSignal.hash_content(c)) if s]

@@ -143,3 +143,19 @@ def test_bad_media_is_refused_clearly() -> None:
 def test_validate_refuses_non_strings() -> None:
     with pytest.raises(InvalidSignal):
         PdqOrbSignal.validate(12)  # type: ignore[arg-type]
+
+
+def test_key_points_come_first_spread_over_the_grid() -> None:
+    features = parse(REF_VALUE).features
+    assert len(features) == lf.MAX_KEYPOINTS
+    cells = (features.points * lf.GRID / [features.width, features.height]).astype(int)
+    key_cells = {tuple(c) for c in cells[: lf.KEY_POINTS]}
+    assert key_cells == {tuple(c) for c in cells}  # every cell with corners has key points
+
+
+def test_mirror_variant_is_the_same_with_or_without_a_prior_decode() -> None:
+    data = content(REFERENCE).data
+    fresh = PdqOrbSignal.transformed(Content.from_bytes(data))
+    c = Content.from_bytes(data)
+    PdqOrbSignal.hash_content(c)
+    assert PdqOrbSignal.transformed(c) == fresh

@@ -7,10 +7,12 @@ Extraction flow for one image's luma (``extract``):
    never more than ``MAX_TRIM`` of a side, and not at all when less than a quarter would remain;
 2. the trimmed luma is resized so its longer side is ``WORK_SIDE`` pixels (the *work frame*, the
    one coordinate system every stored keypoint lives in, whatever the upload's size);
-3. ORB finds oriented FAST corners on a small pyramid; the strongest are kept spread over a
+3. ORB finds oriented FAST corners on a small pyramid (again with a lower FAST threshold when a
+   soft or small image gives fewer than ``MIN_DETECTED``); the strongest are kept spread over a
    ``GRID`` x ``GRID`` grid (round robin over cells by response) so that every part of the image
    speaks, not only its most textured corner, up to ``MAX_KEYPOINTS``;
-4. each keypoint is kept as (x, y) in the work frame and its 256-bit rBRIEF descriptor.
+4. each keypoint is kept as (x, y) in the work frame and its 256-bit rBRIEF descriptor, in that
+   round-robin order, so the first ``KEY_POINTS`` are the strongest of every cell.
 
 Verification (``verify``) of two feature sets, with nothing but the two signals:
 
@@ -18,13 +20,14 @@ Verification (``verify``) of two feature sets, with nothing but the two signals:
 2. RANSAC fits a similarity (rotation, uniform scale, shift) to those correspondences
    (OpenCV's ``estimateAffinePartial2D``, whose RANSAC is seeded the same on every call, so
    the result is deterministic); a scale outside 1/4..4 is refused;
-3. *agreement*: once aligned, the places where both images have a keypoint (within the RANSAC
-   tolerance) are where their content can be compared; agreement is the share of those whose
-   descriptors are inlier correspondences. A copy, cropped, framed or overlaid, agrees at most
-   of them; a template sibling agrees only on its layout (header, logo, frame), and its own
-   picture and text put co-located corners with different descriptors next to them. Measured
-   (bench/bench_images.py) this separates copies from siblings far better than the share of all
-   shared-area keypoints that match (*coverage*, reported too), which keypoint selection caps.
+3. the *inlier ratio*: the share of the mutual correspondences that RANSAC keeps. A copy,
+   cropped, framed or overlaid, keeps most of them (what does not correspond is cut or covered,
+   and finds no partner at all); a template sibling aligns on its layout (header, logo, frame),
+   but its own picture and text, drawn in the same fonts and shapes, pair corners with look-alike
+   descriptors in the wrong places, which RANSAC rejects. Measured on the bench's cards and
+   photos (bench/bench_images.py), it separates copies from siblings better than the share of
+   co-located keypoints that agree or of shared-area keypoints that match (*coverage*, reported
+   as evidence), which fall as a crop or rescale moves corners.
 """
 
 from __future__ import annotations
@@ -39,24 +42,37 @@ import numpy.typing as npt
 
 WORK_SIDE = 320
 MAX_KEYPOINTS = 256
+# The first KEY_POINTS keypoints (the strongest 4 of each grid cell, as ``_spread`` orders them)
+# are an image's key points: the only ones an index needs to hold and query with (see
+# ``index/pdq_orb.py``); ``Verification.key_inliers`` counts the inliers between key points.
+KEY_POINTS = 64
 GRID = 4
 MAX_TRIM = 0.45
-# A border line is flat when its samples spread less than this (0-255 luma), JPEG noise included.
-FLAT_SPREAD = 10.0
+# A border line is flat when its samples' standard deviation is below this (0-255 luma), JPEG
+# noise included, and of one colour with the side's first line when its mean is this close.
+FLAT_STD = 3.0
 SAME_COLOUR = 14.0
-MAX_DESCRIPTOR_BITS = 64
+# Fewer corners than this at the normal FAST threshold: detect again with the low one.
+MIN_DETECTED = MAX_KEYPOINTS
+FAST_THRESHOLD, LOW_FAST_THRESHOLD = 12, 4
+# Correspondences are mutual nearest neighbours this close (of 256 bits). A copy's corners match
+# at 10-40 bits; at 64, unrelated images share 16+ chance pairs and every one becomes a candidate.
+MAX_DESCRIPTOR_BITS = 48
 MIN_CORRESPONDENCES = 6
 # RANSAC reprojection error, in work-frame pixels (1.5% of the work side).
 REPROJECTION_PX = 5.0
 MIN_SCALE, MAX_SCALE = 0.25, 4.0
 
-_ORB = cv2.ORB.create(
-    nfeatures=MAX_KEYPOINTS * 4,
-    scaleFactor=1.3,
-    nlevels=5,
-    edgeThreshold=15,
-    patchSize=31,
-    fastThreshold=12,
+_ORB, _LOW_ORB = (
+    cv2.ORB.create(
+        nfeatures=MAX_KEYPOINTS * 4,
+        scaleFactor=1.3,
+        nlevels=5,
+        edgeThreshold=15,
+        patchSize=31,
+        fastThreshold=threshold,
+    )
+    for threshold in (FAST_THRESHOLD, LOW_FAST_THRESHOLD)
 )
 _MATCHER = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
 
@@ -76,25 +92,26 @@ class Features:
 
 
 class Verification(NamedTuple):
-    """What local features say about two images: correspondences, RANSAC inliers, coverage
-    (inliers per keypoint in the shared area) and agreement (inliers per co-located keypoint:
-    of the places where both images have a corner once aligned, the share whose descriptors
-    agree)."""
+    """What local features say about two images: mutual correspondences, RANSAC inliers, the
+    inlier ratio (inliers per correspondence), coverage (inliers per keypoint in the shared
+    area) and the fitted scale."""
 
     correspondences: int
     inliers: int
+    inlier_ratio: float
     coverage: float
-    agreement: float
     scale: float
+    key_inliers: int = 0
 
     def as_json(self) -> dict[str, float | int]:
         """The evidence as JSON-ready values (``Match.detail``)."""
         return {
             "correspondences": self.correspondences,
             "inliers": self.inliers,
+            "inlier_ratio": round(self.inlier_ratio, 3),
             "coverage": round(self.coverage, 3),
-            "agreement": round(self.agreement, 3),
             "scale": round(self.scale, 3),
+            "key_inliers": self.key_inliers,
         }
 
 
@@ -119,9 +136,8 @@ def _flat_run(lines: npt.NDArray[np.float32], limit: float) -> int:
     if most == 0:
         return 0
     head = lines[:most]
-    low, high = np.percentile(head, [2, 98], axis=1)
-    colour = float(np.median(head[0]))
-    flat = ((high - low) < FLAT_SPREAD) & (np.abs(np.median(head, axis=1) - colour) < SAME_COLOUR)
+    means = head.mean(axis=1)
+    flat = (head.std(axis=1) < FLAT_STD) & (np.abs(means - means[0]) < SAME_COLOUR)
     not_flat = np.flatnonzero(~flat)
     return most if len(not_flat) == 0 else int(not_flat[0])
 
@@ -140,6 +156,8 @@ def work_image(luma: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
 def extract(image: npt.NDArray[np.uint8]) -> Features:
     """ORB keypoints of a work image, spread over a grid, strongest first within each cell."""
     keypoints = _ORB.detect(image, None)
+    if len(keypoints) < MIN_DETECTED:
+        keypoints = _LOW_ORB.detect(image, None)
     chosen = _spread(keypoints, image.shape[1], image.shape[0])
     return _describe(image, chosen)
 
@@ -148,11 +166,15 @@ def _describe(image: npt.NDArray[np.uint8], keypoints: list[cv2.KeyPoint]) -> Fe
     height, width = image.shape
     if not keypoints:
         return _empty(width, height)
+    for rank, k in enumerate(keypoints):
+        k.class_id = rank
     kept, descriptors = _ORB.compute(image, keypoints)
     if descriptors is None or not kept:
         return _empty(width, height)
-    points = np.array([k.pt for k in kept], dtype=np.float32).reshape(-1, 2)
-    return Features(width, height, points, descriptors.astype(np.uint8))
+    # ORB groups the keypoints by pyramid level: put them back in the chosen (round-robin) order.
+    order = np.argsort([k.class_id for k in kept], kind="stable")
+    points = np.array([kept[i].pt for i in order], dtype=np.float32).reshape(-1, 2)
+    return Features(width, height, points, descriptors[order].astype(np.uint8))
 
 
 def _empty(width: int, height: int) -> Features:
@@ -161,18 +183,20 @@ def _empty(width: int, height: int) -> Features:
 
 def _spread(keypoints: Sequence[cv2.KeyPoint], width: int, height: int) -> list[cv2.KeyPoint]:
     """Up to MAX_KEYPOINTS keypoints, taken round robin over grid cells by response."""
-    cells: dict[int, list[cv2.KeyPoint]] = {}
-    for k in keypoints:
-        cx = min(GRID - 1, int(k.pt[0] * GRID / width))
-        cy = min(GRID - 1, int(k.pt[1] * GRID / height))
-        cells.setdefault(cy * GRID + cx, []).append(k)
-    queues = [sorted(c, key=lambda k: (-k.response, k.pt)) for _, c in sorted(cells.items())]
-    chosen: list[cv2.KeyPoint] = []
-    depth = 0
-    while len(chosen) < MAX_KEYPOINTS and any(depth < len(q) for q in queues):
-        chosen += [q[depth] for q in queues if depth < len(q)][: MAX_KEYPOINTS - len(chosen)]
-        depth += 1
-    return chosen
+    if not keypoints:
+        return []
+    xy = np.array([k.pt for k in keypoints], dtype=np.float64)
+    response = np.array([k.response for k in keypoints], dtype=np.float64)
+    cx = np.minimum(GRID - 1, (xy[:, 0] * GRID / width).astype(np.int64))
+    cy = np.minimum(GRID - 1, (xy[:, 1] * GRID / height).astype(np.int64))
+    cell = cy * GRID + cx
+    # Within a cell: strongest first, ties by position; then rank r of every cell before r + 1.
+    order = np.lexsort((xy[:, 1], xy[:, 0], -response, cell))
+    sorted_cells = cell[order]
+    starts = np.searchsorted(sorted_cells, sorted_cells, side="left")
+    rank = np.arange(len(order)) - starts
+    chosen = order[np.lexsort((sorted_cells, rank))][:MAX_KEYPOINTS]
+    return [keypoints[i] for i in chosen]
 
 
 def verify(a: Features, b: Features) -> Verification:
@@ -203,17 +227,18 @@ def verify(a: Features, b: Features) -> Verification:
         return Verification(len(pairs), 0, 0.0, 0.0, scale)
     inlier = mask.ravel().astype(bool)
     inliers = int(inlier.sum())
+    keys = sum(
+        1
+        for m, kept in zip(pairs, inlier, strict=True)
+        if kept and m.queryIdx < KEY_POINTS and m.trainIdx < KEY_POINTS
+    )
     inside_b = _inside(_apply(transform, a.points), b)
     inside_a = _inside(
         _apply(np.asarray(cv2.invertAffineTransform(transform), np.float64), b.points), a
     )
     shared = max(1, min(int(inside_a.sum()), int(inside_b.sum())))
-    moved = _apply(transform, a.points)
-    gaps = np.sqrt(((moved[:, None, :] - b.points[None, :, :]) ** 2).sum(axis=2))
-    near = gaps <= REPROJECTION_PX
-    colocated = min(int(near.any(axis=1).sum()), int(near.any(axis=0).sum()))
-    agreement = min(1.0, inliers / max(1, colocated))
-    return Verification(len(pairs), inliers, min(1.0, inliers / shared), agreement, scale)
+    coverage = min(1.0, inliers / shared)
+    return Verification(len(pairs), inliers, inliers / len(pairs), coverage, scale, keys)
 
 
 def _apply(
