@@ -36,6 +36,9 @@ from tessera.store.records import ChangeKind, Verdict
 from tessera.store.tables import banks, changes, entries, signals, value_key
 
 _CHUNK = 1000
+# SQLite page cache of a connection that applies pages, in KiB: a large mirror's random-uuid
+# indexes spill a 2 MiB default cache in mid-transaction (many times slower at millions of rows).
+_SQLITE_CACHE_KIB = 131072
 
 
 @dataclass
@@ -93,9 +96,17 @@ def _bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any
     names = list(rows[0])
     columns: list[Any] = []
     for n in names:
-        proc = table.c[n].type.bind_processor(conn.dialect)
+        column_type = table.c[n].type
+        proc = column_type.bind_processor(conn.dialect)
         values = [row[n] for row in rows]
-        columns.append(values if proc is None else list(map(proc, values)))
+        if proc is None:
+            columns.append(values)
+        elif isinstance(column_type, sa.DateTime):
+            # Rows of a batch share few distinct times: format each once.
+            formatted = {v: proc(v) for v in set(values)}
+            columns.append([formatted[v] for v in values])
+        else:
+            columns.append(list(map(proc, values)))
     sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
     conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
 
@@ -240,7 +251,7 @@ class _Applier:
             sa.select(entries.c.id, entries.c.uuid, entries.c.bank_id).where(
                 _in(entries.c.uuid, wanted)
             )
-        ):
+        ).all():
             if int(r.bank_id) != bank.id:
                 raise PeerError(f"entry {r.uuid} already belongs to another bank here")
             have[r.uuid] = int(r.id)
@@ -255,7 +266,7 @@ class _Applier:
             q = sa.select(entries.c.uuid, entries.c.id).where(
                 _in(entries.c.uuid, [e.uuid for e in fresh])
             )
-            ids.update({u: int(i) for u, i in self.conn.execute(q)})
+            ids.update({u: int(i) for u, i in self.conn.execute(q).all()})
         stored: dict[int, list[dict[str, Any]]] = {}
         replace: list[EntryWire] = list(fresh)
         if old:
@@ -307,7 +318,7 @@ class _Applier:
                 .where(_in(signals.c.entry_id, sorted({r["entry_id"] for r in signal_rows})))
                 .order_by(signals.c.id)
             )
-            for sig in self.conn.execute(q).tuples():
+            for sig in self.conn.execute(q).all():
                 stored.setdefault(int(sig[1]), []).append(
                     {"id": int(sig[0]), "type": sig[2], "value": sig[3], "quality": sig[4]}
                 )
@@ -431,6 +442,8 @@ class _Applier:
 
 def apply_page(conn: Connection, page: ChangesPage, *, peer: str, local_node: str) -> Applied:
     """Apply a validated page of a peer's changes, in order, inside the caller's transaction."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
     applier = _Applier(conn, peer, local_node)
     pending: list[EntryWire] = []
     pending_bank: _LocalBank | None = None
