@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import av
@@ -28,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tessera.errors import MediaError, MediaLimitExceeded
+from tessera.media._av import AV_ERRORS, decoded_frames, reason
 from tessera.media.content import Content
 from tessera.media.kinds import MediaKind
 
@@ -35,9 +35,7 @@ __all__ = ["AUDIO_KINDS", "decode_audio"]
 
 AUDIO_KINDS = frozenset({MediaKind.AUDIO, MediaKind.VIDEO})
 # Errors PyAV raises for files FFmpeg cannot read; all become MediaError.
-_AV_ERRORS: tuple[type[BaseException], ...] = (av.FFmpegError, ValueError, EOFError)
 # How many undecodable packets in a row we skip before calling the stream corrupt.
-_MAX_BAD_PACKETS = 50
 
 
 def decode_audio(content: Content, sample_rate: int) -> npt.NDArray[np.float32] | None:
@@ -55,8 +53,8 @@ def decode_audio(content: Content, sample_rate: int) -> npt.NDArray[np.float32] 
     deadline = time.monotonic() + limits.max_decode_seconds
     try:
         container = av.open(io.BytesIO(content.data), mode="r")
-    except _AV_ERRORS as e:
-        raise MediaError(f"cannot open as {content.kind.value}: {_reason(e)}") from e
+    except AV_ERRORS as e:
+        raise MediaError(f"cannot open as {content.kind.value}: {reason(e)}") from e
     try:
         with container:
             if not container.streams.audio:
@@ -67,7 +65,9 @@ def decode_audio(content: Content, sample_rate: int) -> npt.NDArray[np.float32] 
             chunks: list[npt.NDArray[np.float32]] = []
             total = 0
             resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-            for frame in _frames(container, stream, deadline, limits.max_decode_seconds):
+            for frame in decoded_frames(
+                container, stream, deadline, limits.max_decode_seconds, "audio"
+            ):
                 for out in resampler.resample(frame):
                     total += _collect(out, chunks)
                 if total > max_samples:
@@ -76,8 +76,8 @@ def decode_audio(content: Content, sample_rate: int) -> npt.NDArray[np.float32] 
                     )
             for out in resampler.resample(None):
                 total += _collect(out, chunks)
-    except _AV_ERRORS as e:
-        raise MediaError(f"cannot decode audio: {_reason(e)}") from e
+    except AV_ERRORS as e:
+        raise MediaError(f"cannot decode audio: {reason(e)}") from e
     if total == 0:
         raise MediaError("no audio could be decoded")
     if total > max_samples:
@@ -91,36 +91,9 @@ def decode_audio(content: Content, sample_rate: int) -> npt.NDArray[np.float32] 
     return samples
 
 
-def _frames(container: Any, stream: Any, deadline: float, budget: float) -> Iterator[Any]:
-    """Decoded frames of one stream; skips isolated bad packets, enforces the wall-clock limit."""
-    bad_in_a_row = 0
-    decoded_any = False
-    for packet in container.demux(stream):
-        if time.monotonic() > deadline:
-            raise MediaLimitExceeded(f"decoding took longer than the limit of {budget:g} s")
-        try:
-            frames = packet.decode()
-        except _AV_ERRORS as e:
-            bad_in_a_row += 1
-            if bad_in_a_row > _MAX_BAD_PACKETS:
-                what = "corrupt audio stream" if decoded_any else "undecodable audio stream"
-                raise MediaError(f"{what}: {_reason(e)}") from e
-            continue
-        bad_in_a_row = 0
-        for frame in frames:
-            decoded_any = True
-            yield frame
-
-
 def _collect(frame: Any, chunks: list[npt.NDArray[np.float32]]) -> int:
     """Append one resampled mono frame's samples; returns how many."""
     data = np.asarray(frame.to_ndarray(), dtype=np.float32).reshape(-1)
     if data.size:
         chunks.append(data)
     return int(data.size)
-
-
-def _reason(error: BaseException) -> str:
-    """A short reason from a PyAV error (its FFmpeg message, without the file name)."""
-    strerror = getattr(error, "strerror", None)
-    return str(strerror or error or type(error).__name__)

@@ -43,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tessera.errors import MediaError, MediaLimitExceeded
+from tessera.media._av import AV_ERRORS, decoded_frames, reason
 from tessera.media.content import Content
 from tessera.media.image import Luma
 from tessera.media.kinds import MediaKind
@@ -51,8 +52,6 @@ __all__ = ["MAX_FRAME_RATE", "VideoFrame", "decode_video"]
 
 # No real video has more frames a second; more than this many per second of the limit is hostile.
 MAX_FRAME_RATE = 240
-_AV_ERRORS: tuple[type[BaseException], ...] = (av.FFmpegError, ValueError, EOFError)
-_MAX_BAD_PACKETS = 50  # undecodable packets in a row before the stream counts as corrupt
 _TICK_SLACK = 1e-3  # a frame stamped within a millisecond of a sampling tick counts as on it
 _PLANAR_Y = frozenset(
     {
@@ -110,8 +109,8 @@ def decode_video(
     deadline = time.monotonic() + limits.max_decode_seconds
     try:
         container = av.open(io.BytesIO(content.data), mode="r")
-    except _AV_ERRORS as e:
-        raise MediaError(f"cannot open as video: {_reason(e)}") from e
+    except AV_ERRORS as e:
+        raise MediaError(f"cannot open as video: {reason(e)}") from e
     with container:
         if not container.streams.video:
             if container.streams.audio:
@@ -127,7 +126,9 @@ def decode_video(
         next_tick = 0.0
         count = 0
         try:
-            for frame in _frames(container, stream, deadline, limits.max_decode_seconds):
+            for frame in decoded_frames(
+                container, stream, deadline, limits.max_decode_seconds, "video"
+            ):
                 count += 1
                 if count > max_frames:
                     raise MediaLimitExceeded(
@@ -153,8 +154,8 @@ def decode_video(
                         continue
                     next_tick += step * (1 + int((at - next_tick) / step))
                 yield VideoFrame(count - 1, at, _luma(frame, reduce_to))
-        except _AV_ERRORS as e:
-            raise MediaError(f"cannot decode video: {_reason(e)}") from e
+        except AV_ERRORS as e:
+            raise MediaError(f"cannot decode video: {reason(e)}") from e
         if count == 0:
             raise MediaError("no video frame could be decoded")
 
@@ -172,31 +173,6 @@ def _open_decoder(stream: Any, max_pixels: int, fast: bool) -> None:
     if fast:
         options["skip_loop_filter"] = "all"
     context.options = options
-
-
-def _frames(container: Any, stream: Any, deadline: float, budget: float) -> Iterator[Any]:
-    """Decoded frames of one stream; skips isolated bad packets, enforces the wall-clock limit."""
-    bad_in_a_row = 0
-    decoded_any = False
-    for packet in container.demux(stream):
-        if time.monotonic() > deadline:
-            raise MediaLimitExceeded(f"decoding took longer than the limit of {budget:g} s")
-        try:
-            frames = packet.decode()
-        except av.ArgumentError as e:  # the decoder refused to open (e.g. over max_pixels)
-            raise MediaError(f"cannot decode video: {_reason(e)}") from e
-        except _AV_ERRORS as e:
-            bad_in_a_row += 1
-            if bad_in_a_row > _MAX_BAD_PACKETS:
-                what = "corrupt video stream" if decoded_any else "undecodable video stream"
-                raise MediaError(f"{what}: {_reason(e)}") from e
-            continue
-        bad_in_a_row = 0
-        for frame in frames:
-            if time.monotonic() > deadline:
-                raise MediaLimitExceeded(f"decoding took longer than the limit of {budget:g} s")
-            decoded_any = True
-            yield frame
 
 
 def _luma(frame: Any, reduce_to: int | None) -> Luma:
@@ -222,9 +198,3 @@ def _luma(frame: Any, reduce_to: int | None) -> Luma:
 
 def _too_big(width: int, height: int, max_pixels: int) -> str:
     return f"video frame of {width}x{height} is over the limit of {max_pixels} pixels"
-
-
-def _reason(error: BaseException) -> str:
-    """A short reason from a PyAV error (its FFmpeg message, without the file name)."""
-    strerror = getattr(error, "strerror", None)
-    return str(strerror or error or type(error).__name__)
