@@ -42,9 +42,8 @@ import av
 import chromaprint
 import numpy as np
 import numpy.typing as npt
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench.common import ROOT, SHARED_DATA, console, md_table
+from bench.common import ROOT, SHARED_DATA, console, md_table, progress
 from tessera.index.audio import AudioIndex
 from tessera.media.content import Content
 from tessera.signals._audio_features import (
@@ -70,16 +69,6 @@ PITCH_SPEED = ("speed_+5%", "speed_-5%", "tempo_+5%", "tempo_-5%", "pitch_+1", "
 CP_RATE = 11025  # Chromaprint resamples to this itself; feeding it directly saves its resampler
 CP_MIN_OVERLAP = 0.75
 SCALE_QUERIES = 40
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
 
 
 def _piece(i: int, seconds: float) -> tuple[str, Samples]:
@@ -172,7 +161,7 @@ def _quality() -> tuple[list[str], list[tuple[str, Samples]]]:
     )
     index = AudioIndex()
     cp_refs = []
-    with _progress() as bar:
+    with progress() as bar:
         task = bar.add_task("fingerprint references", total=len(refs))
         for i, (_, samples) in enumerate(refs):
             index.add([(i, _tessera_value(samples))])
@@ -187,7 +176,7 @@ def _quality() -> tuple[list[str], list[tuple[str, Samples]]]:
     fp_cp: list[float] = []  # best BER of each unrelated query against any reference
     n_queries = len(synth.TRANSFORMS) * len(refs) * EXCERPTS
     n_unrelated = len(UNRELATED_TRANSFORMS) * len(unrelated)
-    with _progress() as bar:
+    with progress() as bar:
         task = bar.add_task("queries", total=n_queries)
         for name, transform in synth.TRANSFORMS.items():
             for i, (_, samples) in enumerate(refs):

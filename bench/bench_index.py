@@ -33,9 +33,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench.common import CACHE_DIR, console, md_table
+from bench.common import CACHE_DIR, console, md_table, progress
 from tessera.index.hamming import HammingIndex, format_hex
 
 RADII = (16, 31, 52)
@@ -47,17 +46,6 @@ def _rss() -> int:
     """Resident set size of this process in bytes."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
 
 
 # ---- data -----------------------------------------------------------------------------------
@@ -190,7 +178,7 @@ def _latencies(
 ) -> tuple[float, float, float]:
     """(p50, p99) of wall-clock seconds and the p99 of CPU seconds (``process_time``)."""
     times, cpu = [], []
-    with _progress() as bar:
+    with progress(transient=True) as bar:
         task = bar.add_task(label, total=len(hexes))
         for h in hexes:
             c0 = time.process_time()

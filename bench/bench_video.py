@@ -33,9 +33,8 @@ import av
 import cv2
 import numpy as np
 import numpy.typing as npt
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench.common import SHARED_DATA, console, md_table
+from bench.common import SHARED_DATA, console, md_table, progress
 from tessera.index.frames import FrameIndex
 from tessera.media.content import Content
 from tessera.signals.vpdq import (
@@ -292,16 +291,6 @@ METHODS = {
 # 4-5. Run -----------------------------------------------------------------------------------
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
-
-
 def _clips() -> tuple[dict[str, bytes], dict[str, bytes]]:
     """(references, unrelated clips) by name."""
     photos = _photos()
@@ -312,8 +301,8 @@ def _clips() -> tuple[dict[str, bytes], dict[str, bytes]]:
     groups = [groups[i % len(groups)] for i in range(needed)]  # reuse photos only if short
     refs: dict[str, bytes] = {}
     unrelated: dict[str, bytes] = {}
-    with _progress() as progress:
-        for i in progress.track(range(needed), description="generating clips"):
+    with progress() as bars:
+        for i in bars.track(range(needed), description="generating clips"):
             group = [photos[j] for j in groups[i]]
             data = _encode(_synthetic(group, seed=i), FPS)
             (refs if i < SYNTH_REFS else unrelated)[f"synthetic-{i}"] = data
@@ -331,8 +320,8 @@ def _speed(files: dict[str, bytes], params: VpdqParams, repeats: int = 3) -> lis
     """Media seconds hashed per CPU second, per file, for both methods (median over repeats)."""
     rows = []
     ratios = []
-    with _progress() as progress:
-        task = progress.add_task("timing", total=len(files) * repeats)
+    with progress() as bars:
+        task = bars.add_task("timing", total=len(files) * repeats)
         for name, data in files.items():
             with av.open(io.BytesIO(data)) as c:
                 s = c.streams.video[0]
@@ -345,7 +334,7 @@ def _speed(files: dict[str, bytes], params: VpdqParams, repeats: int = 3) -> lis
                 t0 = time.process_time()
                 hash_video(Content.from_bytes(data), params)
                 ours.append(seconds / (time.process_time() - t0))
-                progress.advance(task)
+                bars.advance(task)
             ratios.append(statistics.median(ours) / statistics.median(theirs))
             rows.append([name, f"{seconds:.1f} s", _spread(theirs), _spread(ours)])
     rows.append(["ratio Tessera / vPDQ (median)", "", "", f"{statistics.median(ratios):.2f}x"])
@@ -362,17 +351,17 @@ def run() -> str:
     refs, unrelated = _clips()
     hashed: dict[str, Hashed] = {}
     copies: dict[tuple[str, str], Hashed] = {}
-    with _progress() as progress:
-        for name in progress.track(refs, description="hashing references"):
+    with progress() as bars:
+        for name in bars.track(refs, description="hashing references"):
             hashed[name] = _hash(refs[name], params)
         jobs = [(t, r) for t in TRANSFORMS for r in refs]
-        for t, r in progress.track(jobs, description="transforming and hashing copies"):
+        for t, r in bars.track(jobs, description="transforming and hashing copies"):
             frames, rate = _decoded(refs[r])
             copies[(t, r)] = _hash(apply(TRANSFORMS[t], frames, rate), params)
         others = {n: _hash(d, params) for n, d in unrelated.items()}
         edits = {
             n: _hash((VIDEOS / f"{n}.mp4").read_bytes(), params)
-            for n in progress.track(
+            for n in bars.track(
                 [n for n in SHARED_EDITS if VIDEOS.is_dir()], description="hashing shared edits"
             )
         }
