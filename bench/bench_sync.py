@@ -27,9 +27,8 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench.common import CACHE_DIR, console, md_table
+from bench.common import CACHE_DIR, console, md_table, progress
 from tessera.services.orgs import create_org, issue_token
 from tessera.services.sync import Syncer
 from tessera.settings import Settings
@@ -48,17 +47,6 @@ def _entries(n: int, rng: np.random.Generator) -> Iterator[NewEntry]:
         pdq = "".join(f"{int(w):016x}" for w in row)
         md5 = f"{int(row[0]):016x}{int(row[1]):016x}"
         yield NewEntry(signals=(Signal("pdq", pdq, 100), Signal("md5", md5)), created_by="hub")
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
 
 
 def _unlink(path: Path) -> None:
@@ -93,14 +81,14 @@ def _hub(entries: int) -> tuple[Path, str]:
     token = issue_token(orgs, "edge", ["sync"]).secret
     store.create_bank("bank", distribution="members", owner_org="hub")
     rng = np.random.default_rng(2026)
-    with _progress() as progress:
-        task = progress.add_task(f"building the hub's bank ({entries:,} entries)", total=entries)
+    with progress(transient=True) as bars:
+        task = bars.add_task(f"building the hub's bank ({entries:,} entries)", total=entries)
         done = 0
         while done < entries:
             n = min(CHUNK, entries - done)
             store.add_entries("bank", _entries(n, rng))
             done += n
-            progress.update(task, completed=done)
+            bars.update(task, completed=done)
     db.dispose()
     token_file.write_text(token)
     return path, token
