@@ -8,6 +8,17 @@ BIN := $(VENV)/bin
 APT_PACKAGES := python3-venv python3-dev gcc
 STAMP_TEST := $(VENV)/.installed-test
 STAMP_BENCH := $(VENV)/.installed-bench
+STAMP_BROWSER := $(VENV)/.installed-browser
+
+# Install the Debian packages among $(1) that are missing (as root), or say which to install.
+define apt_install
+@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+if [ -n "$$missing" ]; then \
+  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+    echo "installing Debian packages:" $$missing; \
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+  else echo "please install:" $$missing "($(2))" >&2; exit 1; fi; fi
+endef
 
 .PHONY: run test lint bench install clean demo
 
@@ -32,13 +43,15 @@ BENCH_APT_PACKAGES := pkg-config libavcodec-dev libavformat-dev libavutil-dev li
 	libavdevice-dev libchromaprint1
 
 $(STAMP_BENCH): pyproject.toml $(KERNEL) | $(BIN)/python
-	@missing=$$(for p in $(BENCH_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian packages:" $$missing; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	  else echo "please install:" $$missing "(for the vpdq peer)" >&2; exit 1; fi; fi
+	$(call apt_install,$(BENCH_APT_PACKAGES),for the vpdq and Chromaprint peers)
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	@touch $@
+
+# The browser tests drive Debian's chromium through Playwright (never a downloaded browser).
+BROWSER_APT_PACKAGES := chromium
+
+$(STAMP_BROWSER): | $(BIN)/python
+	$(call apt_install,$(BROWSER_APT_PACKAGES),for the browser tests)
 	@touch $@
 
 install: $(STAMP_TEST)
@@ -58,7 +71,7 @@ lint: $(STAMP_TEST)
 	$(BIN)/mypy src
 
 ## test: lint, type-check, and run the whole suite (SQLite and PostgreSQL).
-test: lint
+test: lint $(STAMP_BROWSER)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 ## bench: the benchmarks against python-threatexchange; writes bench/RESULTS.md.

@@ -257,6 +257,74 @@ class Settings(BaseSettings):
         ),
     )
 
+    review_deadline_s: float = Field(
+        default=24 * 3600,
+        gt=0,
+        description="How long a new review case may wait for a decision, in seconds.",
+    )
+    review_retention_days: float = Field(
+        default=30,
+        gt=0,
+        description=(
+            "Days content kept for review (a case's preview) is kept; then it is deleted. "
+            "Only the organisation that submitted it can see it meanwhile."
+        ),
+    )
+    removal_order_deadline_s: float = Field(
+        default=3600,
+        gt=0,
+        description="Time to act on a removal order from its receipt (TCO Art. 3(3): one hour).",
+    )
+    complaint_deadline_days: float = Field(
+        default=14,
+        gt=0,
+        description="Time to answer an uploader's complaint, in days (TCO Art. 10: two weeks).",
+    )
+    webhook_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Wall-clock limit on one webhook delivery, in seconds.",
+    )
+    webhook_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        description="Deliveries tried before an action goes to the dead-letter list.",
+    )
+    webhook_backoff_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="Wait before the first retry; each retry doubles it (with jitter).",
+    )
+    webhook_backoff_max_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="Longest wait between two delivery attempts, in seconds.",
+    )
+    webhook_interval_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="How often `tessera serve` delivers due webhook actions, in seconds (0: never).",
+    )
+    incident_sync_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often peers pull while an incident is active, in seconds.",
+    )
+    audit_token_flush_s: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "Token uses are written to the audit log as one record per token per this many "
+            "seconds, with the count and the routes used."
+        ),
+    )
+    web_session_s: float = Field(
+        default=8 * 3600,
+        gt=0,
+        description="How long a sign-in to the review pages lasts, in seconds.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

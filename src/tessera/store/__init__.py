@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tessera.settings import Settings
+from tessera.store import review_tables as review_tables  # registers the review tables
 from tessera.store.db import Database
 from tessera.store.repository import AddResult, Store
 
