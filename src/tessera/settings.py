@@ -283,7 +283,9 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(
         default=5.0,
         gt=0,
-        description="Wall-clock limit on one webhook delivery, in seconds.",
+        description=(
+            "Limit on each phase of one webhook delivery (connect, send, each read), in seconds."
+        ),
     )
     webhook_max_attempts: int = Field(
         default=8,

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tessera import __version__
-from tessera.cli import bank, db, org, peer, serve, token
+from tessera.cli import bank, db, org, peer, review, serve, token, webhook
 from tessera.cli.context import STATE, DbOption, err, fail, out, reports_errors
 from tessera.services.hashing import HashResult, expand_paths, hash_path, split_by_quality
 from tessera.services.matching import Match, Matcher, Query, queries_for, shown_value
@@ -29,6 +29,11 @@ app.add_typer(db.app, name="db")
 app.add_typer(org.app, name="org")
 app.add_typer(peer.app, name="peer")
 app.add_typer(token.app, name="token")
+app.add_typer(review.case_app, name="case")
+app.add_typer(review.policy_app, name="policy")
+app.add_typer(webhook.app, name="webhook")
+app.add_typer(webhook.actions_app, name="actions")
+app.command("submit")(review.submit_command)
 app.command("serve")(serve.serve)
 app.command("sync")(peer.sync)
 

@@ -9,16 +9,20 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import typer
 import uvicorn
 
 from tessera.api import create_app
 from tessera.cli.context import STATE, DbOption, err, reports_errors
+from tessera.review.delivery import DeliveryWorker
+from tessera.services import review
 from tessera.services.orgs import ensure_node_org
+from tessera.services.periodic import Periodic
 from tessera.services.sync import SyncLoop
-from tessera.settings import load_settings
+from tessera.settings import Settings, load_settings
+from tessera.store import Store
 from tessera.store.orgs import OrgStore
 
 
@@ -36,6 +40,39 @@ def first_token_hint(org: str, db_url: str | None, program: str = "tessera") -> 
     db = f" --db {shlex.quote(db_url)}" if db_url else ""
     scopes = " ".join(f"--scope {s}" for s in ("admin", "match", "contribute", "review", "sync"))
     return f"{program}{db} token create --org {shlex.quote(org)} {scopes}"
+
+
+class Job(Protocol):
+    """A background job of the node: started with the app, stopped with it."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+MEDIA_PURGE_INTERVAL_S = 3600.0
+
+
+def background_jobs(store: Store, settings: Settings) -> list[Job]:
+    """What `tessera serve` runs beside the API: sync with peers, webhook deliveries, and the
+    hourly deletion of content kept for review past its retention."""
+    return [
+        SyncLoop(store, settings),
+        DeliveryWorker(store.db, settings),
+        Periodic("media-purge", MEDIA_PURGE_INTERVAL_S, lambda: review.purge_expired_media(store)),
+    ]
+
+
+def start_all(jobs: list[Job]) -> None:
+    """Start the background jobs in order."""
+    for job in jobs:
+        job.start()
+
+
+def stop_all(jobs: list[Job]) -> None:
+    """Stop the background jobs, last started first."""
+    for job in reversed(jobs):
+        job.stop()
 
 
 @reports_errors
@@ -68,12 +105,12 @@ def serve(
             markup=False,
             soft_wrap=True,
         )
-    loop = SyncLoop(store, settings)
+    jobs = background_jobs(store, settings)
     app = create_app(
         settings,
         store=store,
-        on_startup=[lambda _node: loop.start()],
-        on_shutdown=[lambda _node: loop.stop()],
+        on_startup=[lambda _node: start_all(jobs)],
+        on_shutdown=[lambda _node: stop_all(jobs)],
     )
     err.print(f"Tessera node on http://{settings.host}:{settings.port}  (API docs: /docs)")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)

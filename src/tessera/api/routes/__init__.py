@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from tessera.api.routes import (
+    actions,
     admin,
     banks,
+    cases,
     changes,
     entries,
     hashing,
@@ -22,4 +24,6 @@ ROUTERS = [
     opinions.router,
     admin.router,
     changes.router,
+    cases.router,
+    actions.router,
 ]
