@@ -306,7 +306,7 @@ class Settings(BaseSettings):
     webhook_interval_s: float = Field(
         default=1.0,
         ge=0,
-        description="How often `tessera serve` delivers due webhook actions, in seconds (0: never).",
+        description="How often `tessera serve` delivers due webhook actions (s; 0: never).",
     )
     incident_sync_interval_s: float = Field(
         default=10.0,

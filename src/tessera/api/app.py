@@ -24,6 +24,7 @@ from tessera.api import errors
 from tessera.api.deps import Node
 from tessera.api.middleware import BodyLimit, Metrics
 from tessera.api.routes import ROUTERS
+from tessera.review.token_audit import TokenUseRecorder
 from tessera.services.matching import Matcher
 from tessera.services.orgs import TokenAuthority
 from tessera.settings import Settings
@@ -46,11 +47,12 @@ def create_app(
     owns_store = store is None
     store = store or open_store(settings)
     orgs = OrgStore(store.db)
+    recorder = TokenUseRecorder(store.db, settings.audit_token_flush_s)
     node = Node(
         settings=settings,
         store=store,
         orgs=orgs,
-        tokens=TokenAuthority(orgs, settings.token_cache_s),
+        tokens=TokenAuthority(orgs, settings.token_cache_s, on_use=recorder.record),
         matcher=Matcher(store),
     )
 
@@ -60,6 +62,7 @@ def create_app(
         node.loaded = True
         if follow:
             node.matcher.follow(settings.follow_interval_s)
+        recorder.start()
         for hook in on_startup:
             hook(node)
         try:
@@ -67,6 +70,7 @@ def create_app(
         finally:
             for hook in on_shutdown:
                 hook(node)
+            recorder.stop()
             node.matcher.stop()
             if owns_store:
                 store.db.dispose()

@@ -109,10 +109,12 @@ _bearer = HTTPBearer(auto_error=False, description="A token from `tessera token 
 
 def current_org(
     node: NodeDep,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The calling organisation, from its bearer token."""
-    return node.tokens.resolve(credentials.credentials if credentials else None)
+    """The calling organisation, from its bearer token (its use is counted for the audit log)."""
+    route = getattr(request.scope.get("route"), "path", "")
+    return node.tokens.resolve(credentials.credentials if credentials else None, route)
 
 
 CurrentOrg = Annotated[Principal, Depends(current_org)]

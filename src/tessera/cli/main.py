@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tessera import __version__
-from tessera.cli import bank, db, org, peer, review, serve, token, webhook
+from tessera.cli import audit, bank, db, org, peer, review, serve, token, webhook
 from tessera.cli.context import STATE, DbOption, err, fail, out, reports_errors
 from tessera.services.hashing import HashResult, expand_paths, hash_path, split_by_quality
 from tessera.services.matching import Match, Matcher, Query, queries_for, shown_value
@@ -24,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+app.add_typer(audit.app, name="audit")
 app.add_typer(bank.app, name="bank")
 app.add_typer(db.app, name="db")
 app.add_typer(org.app, name="org")

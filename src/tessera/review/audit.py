@@ -11,7 +11,8 @@ number included), as canonical JSON. So:
 ``append`` runs inside the caller's write transaction, so a decision and its audit row commit
 together or not at all; the store's single-writer protocol (``store.db``) serialises appends.
 ``detail`` must be JSON-native (what goes in comes back out the same), since ``verify``
-recomputes every hash from the stored JSON.
+recomputes every hash from the stored JSON. The hash covers values, not how the database spells
+them: rewriting a stored value without changing it (JSON whitespace) is not an edit.
 
 ``verify`` reads the chain in pages of ``seq`` inside one snapshot, so a chain of millions of rows
 never sits in memory, and reports each problem it finds. Someone who rewrites the whole chain and
@@ -330,6 +331,8 @@ def verify(
     db: Database, *, witness: tuple[int, str] | None = None, page: int = _PAGE
 ) -> AuditReport:
     """Check every row's hash and link, the seq numbers and the head, in one snapshot."""
+    if page < 1:
+        raise ValueError("page must be at least 1")
     report = AuditReport()
     witnessed = False
     with db.read() as conn:
@@ -355,11 +358,7 @@ def verify(
                 )
             if _stored_hash(r) != r.hash:
                 report.add(Problem.EDITED, seq, "the row's fields do not match its hash")
-            if (
-                report.head_seq is not None
-                and seq == report.head_seq
-                and (r.hash != report.head_hash)
-            ):
+            if seq == report.head_seq and r.hash != report.head_hash:
                 report.add(Problem.HEAD_MISMATCH, seq, "the head's hash is not this row's hash")
             if report.head_seq is not None and seq > report.head_seq and not past_head:
                 past_head = True

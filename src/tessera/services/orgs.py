@@ -9,7 +9,9 @@ Resolving a presented token:
 2. find the row by prefix (cached for ``token_cache_s``; revoking through this process drops the
    cache entry at once), compare hashes in constant time, refuse revoked tokens;
 3. return a ``Principal``: organisation, tier, scopes (capped by the tier again, should a tier
-   ever be lowered), sharing groups; ``last_used_at`` is written at most once a minute.
+   ever be lowered), sharing groups; ``last_used_at`` is written at most once a minute;
+4. tell ``on_use`` (if set) of the use: ``(prefix, org, route)``, in memory only (the audit log's
+   ``TokenUseRecorder`` counts uses and writes them in batches; no database write per request).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from tessera.errors import InputError, Unauthenticated
@@ -94,12 +96,19 @@ def issue_token(
     return IssuedToken(secret, info)
 
 
+TokenUse = Callable[[str, str, str], None]
+"""Told of each resolved token: (prefix, organisation, route template); must not block."""
+
+
 class TokenAuthority:
     """Resolves presented tokens to principals, with a short cache; revokes tokens."""
 
-    def __init__(self, orgs: OrgStore, cache_s: float = 2.0) -> None:
+    def __init__(
+        self, orgs: OrgStore, cache_s: float = 2.0, *, on_use: TokenUse | None = None
+    ) -> None:
         self.orgs = orgs
         self.cache_s = cache_s
+        self.on_use = on_use
         self._cache: dict[str, tuple[float, TokenCredential | None, frozenset[str]]] = {}
         self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -118,8 +127,11 @@ class TokenAuthority:
             self._cache[prefix] = (now, credential, groups)
         return credential, groups
 
-    def resolve(self, presented: str | None) -> Principal:
-        """The principal a token stands for; Unauthenticated when it is missing or not valid."""
+    def resolve(self, presented: str | None, route: str = "") -> Principal:
+        """The principal a token stands for; Unauthenticated when it is missing or not valid.
+
+        ``route`` (the route template, e.g. ``/v1/banks/{bank}``) is passed on to ``on_use``.
+        """
         if not presented:
             raise Unauthenticated("a token is required: send 'Authorization: Bearer <token>'")
         parsed = TOKEN.match(presented)
@@ -134,6 +146,8 @@ class TokenAuthority:
         if credential.token.revoked_at is not None:
             raise Unauthenticated("this token has been revoked")
         self._touch(prefix)
+        if self.on_use is not None:
+            self.on_use(prefix, credential.token.org, route)
         scopes = frozenset(credential.token.scopes) & TIER_SCOPES[credential.tier]
         return Principal(credential.token.org, credential.tier, scopes, groups, prefix)
 

@@ -5,7 +5,9 @@ cursor (``store.peers.set_cursor``), so a page is applied whole or not at all. A
 idempotent: a bank or entry is upserted from its snapshot (keyed by its origin uuid, which the
 copy keeps), a tombstone deletes what is there, an opinion already recorded is left alone. Each
 write is appended to this node's own change log (marked ``via`` the peer), so matcher replicas
-index mirrored entries and further peers can pull them in turn.
+index mirrored entries and further peers can pull them in turn. A page that changed anything adds
+one record to the audit log (``review.audit``, kind ``mirror.applied``, subject ``peer:<name>``)
+with its counts and the first bank and entry uuids.
 
 Rules that keep a hostile or confused peer from doing harm:
 - a change about a bank or entry whose origin is this node is ignored (never loop);
@@ -26,6 +28,7 @@ from sqlalchemy.engine import Connection
 
 from tessera.errors import InputError
 from tessera.exchange.protocol import BankWire, ChangesPage, ChangeWire, EntryWire, PeerError
+from tessera.review import audit
 from tessera.signals.base import SignalType
 from tessera.signals.registry import all_signal_types
 from tessera.store import changelog, opinions
@@ -503,4 +506,26 @@ def apply_page(conn: Connection, page: ChangesPage, *, peer: str, local_node: st
         for kind, bank_uuid, entry_uuid, payload in applier.log
     ]
     _bulk_insert(conn, changes, rows)
+    if applier.log:
+        _audit(conn, page, peer, applier)
     return applier.applied
+
+
+def _audit(conn: Connection, page: ChangesPage, peer: str, applier: _Applier) -> None:
+    """One audit record for a page that changed this node's mirrors."""
+    done = applier.applied
+    detail = {
+        "peer": peer,
+        "changes": len(page.changes),
+        "first_seq": page.changes[0].seq if page.changes else None,
+        "next_after": page.next_after,
+        "banks": done.banks,
+        "entries": done.entries,
+        "removed": done.removed,
+        "opinions": done.opinions,
+        "bank_uuids": audit.sample(dict.fromkeys(b for _, b, _, _ in applier.log)),
+        "entry_uuids": audit.sample(dict.fromkeys(e for _, _, e, _ in applier.log if e)),
+    }
+    audit.append(
+        conn, org="node", actor="sync", kind="mirror.applied", subject=f"peer:{peer}", detail=detail
+    )

@@ -1,7 +1,10 @@
 """The store: banks, entries and their signals, with every write logged in the change log.
 
 Each public method is one transaction. Writes append their changes in that same transaction, so
-the log and the tables can never disagree; an interrupted bulk add leaves nothing behind.
+the log and the tables can never disagree; an interrupted bulk add leaves nothing behind. Each
+write also appends one record to the audit log (``review.audit``) in that transaction: a batch
+(``add_entries``) gets one record with its counts and the first uuids, not one per entry. Writes
+take an optional ``actor``, the organisation acting (default: the node's own).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from tessera.errors import Conflict, InputError, NotFound
+from tessera.review import audit
 from tessera.store import changelog, opinions
 from tessera.store.db import Database, as_utc, utcnow
 from tessera.store.orgs import check_distribution, check_name, node_uuid
@@ -96,6 +100,7 @@ class Store:
         distribution: str = "owner",
         thresholds: dict[str, int] | None = None,
         owner_org: str | None = None,
+        actor: str | None = None,
     ) -> Bank:
         """Create a bank; Conflict when the name is taken."""
         check_name("bank", name)
@@ -121,7 +126,18 @@ class Store:
             conn.execute(banks.insert(), row)
             bank = self._bank(conn, name)
             changelog.append(conn, [(ChangeKind.BANK_CREATED, bank.uuid, None, bank.snapshot())])
+            detail = {"owner_org": bank.owner_org, "distribution": bank.distribution}
+            self._audit(conn, actor, "bank.created", bank, detail)
         return bank
+
+    def _audit(
+        self, conn: Connection, actor: str | None, kind: str, bank: Bank, detail: dict[str, Any]
+    ) -> None:
+        who = actor or self.node_org
+        detail = {"bank_uuid": bank.uuid} | detail
+        audit.append(
+            conn, org=who, actor=who, kind=kind, subject=f"bank:{bank.name}", detail=detail
+        )
 
     def _bank(self, conn: Connection, name: str) -> Bank:
         row = conn.execute(sa.select(banks).where(banks.c.name == name)).first()
@@ -147,7 +163,7 @@ class Store:
             rows = conn.execute(sa.select(banks).order_by(banks.c.name)).all()
             return [(_bank_from_row(r), counts.get(int(r.id), {})) for r in rows]
 
-    def update_bank(self, name: str, **fields: Any) -> Bank:
+    def update_bank(self, name: str, *, actor: str | None = None, **fields: Any) -> Bank:
         """Change a bank's description, labels, criterion, distribution, thresholds or enabled."""
         allowed = {"description", "labels", "inclusion_criterion", "distribution", "thresholds"}
         allowed.add("enabled")
@@ -167,9 +183,11 @@ class Store:
             # The previous distribution lets the feed withdraw the bank from orgs that lost access.
             payload = bank.snapshot() | {"previous_distribution": old.distribution}
             changelog.append(conn, [(ChangeKind.BANK_UPDATED, bank.uuid, None, payload)])
+            changed = {k: getattr(bank, k) for k in sorted(fields)}
+            self._audit(conn, actor, "bank.updated", bank, {"fields": changed})
         return bank
 
-    def delete_bank(self, name: str) -> int:
+    def delete_bank(self, name: str, *, actor: str | None = None) -> int:
         """Delete a bank with all its entries; returns how many entries went with it."""
         with self.db.write() as conn:
             bank = self._bank(conn, name)
@@ -187,11 +205,14 @@ class Store:
             conn.execute(banks.delete().where(banks.c.id == bank.id))
             payload = {"uuid": bank.uuid, "name": bank.name, "signal_ids": by_type}
             changelog.append(conn, [(ChangeKind.BANK_DELETED, bank.uuid, None, payload)])
+            self._audit(conn, actor, "bank.deleted", bank, {"entries": int(n)})
         return int(n)
 
     # -- entries -------------------------------------------------------------------------------
 
-    def add_entries(self, bank_name: str, new: Iterable[NewEntry]) -> AddResult:
+    def add_entries(
+        self, bank_name: str, new: Iterable[NewEntry], *, actor: str | None = None
+    ) -> AddResult:
         """Add entries in one transaction; ones already in the bank are skipped, not added twice.
 
         An entry is already present when the bank has its uuid, or when an entry of the bank that is
@@ -209,6 +230,10 @@ class Store:
                     self._add_chunk(conn, bank, chunk, added, duplicates)
                     chunk = []
             self._add_chunk(conn, bank, chunk, added, duplicates)
+            if added:
+                detail: dict[str, Any] = {"added": len(added), "duplicates": len(duplicates)}
+                detail["entries"] = audit.sample(e.uuid for e in added)
+                self._audit(conn, actor, "entries.added", bank, detail)
         return AddResult(added, duplicates)
 
     def _existing_identities(
@@ -417,7 +442,9 @@ class Store:
                 condition = sa.and_(condition, entries.c.status != EntryStatus.RETIRED.value)
             return self._entries_where(conn, condition, limit=limit)
 
-    def set_entry_status(self, bank_name: str, entry_ref: str, status: EntryStatus) -> Entry:
+    def set_entry_status(
+        self, bank_name: str, entry_ref: str, status: EntryStatus, *, actor: str | None = None
+    ) -> Entry:
         """Set an entry's status (retire it, mark it disputed, reactivate it)."""
         with self.db.write() as conn:
             bank = self._bank(conn, bank_name)
@@ -431,9 +458,13 @@ class Store:
             changelog.append(
                 conn, [(ChangeKind.ENTRY_UPDATED, bank.uuid, entry.uuid, entry.feed_snapshot())]
             )
+            detail = {"entry": entry.uuid, "status": status.value}
+            self._audit(conn, actor, "entry.updated", bank, detail)
         return entry
 
-    def update_entry(self, bank_name: str, entry_ref: str, **fields: Any) -> Entry:
+    def update_entry(
+        self, bank_name: str, entry_ref: str, *, actor: str | None = None, **fields: Any
+    ) -> Entry:
         """Change an entry's labels, inclusion criterion or note."""
         unknown = set(fields) - {"labels", "inclusion_criterion", "note"}
         if unknown:
@@ -449,6 +480,8 @@ class Store:
             changelog.append(
                 conn, [(ChangeKind.ENTRY_UPDATED, bank.uuid, entry.uuid, entry.feed_snapshot())]
             )
+            detail = {"entry": entry.uuid, "fields": fields}
+            self._audit(conn, actor, "entry.updated", bank, detail)
         return entry
 
     def set_opinion(
@@ -481,6 +514,8 @@ class Store:
                     (ChangeKind.ENTRY_UPDATED, bank.uuid, entry.uuid, entry.feed_snapshot())
                 )
             changelog.append(conn, rows)
+            detail = {"entry": entry.uuid, "verdict": verdict.value, "reason": reason}
+            self._audit(conn, org, "opinion.set", bank, detail)
         return opinion, entry
 
     def get_opinions(
@@ -493,7 +528,7 @@ class Store:
                 return opinions.history(conn, entry.id)
             return opinions.current(conn, entry.id)
 
-    def delete_entry(self, bank_name: str, entry_ref: str) -> Entry:
+    def delete_entry(self, bank_name: str, entry_ref: str, *, actor: str | None = None) -> Entry:
         """Delete an entry outright (a tombstone stays in the change log)."""
         with self.db.write() as conn:
             bank = self._bank(conn, bank_name)
@@ -503,6 +538,7 @@ class Store:
             changelog.append(
                 conn, [(ChangeKind.ENTRY_REMOVED, bank.uuid, entry.uuid, entry.feed_snapshot())]
             )
+            self._audit(conn, actor, "entry.removed", bank, {"entry": entry.uuid})
         return entry
 
     # -- matching support ----------------------------------------------------------------------

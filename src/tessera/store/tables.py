@@ -118,6 +118,8 @@ changes = sa.Table(
     sa.Column("bank_uuid", sa.String(36), nullable=False),
     sa.Column("entry_uuid", sa.String(36), nullable=True),
     sa.Column("payload", sa.JSON, nullable=False),
+    # Replays of one bank's history (migration 0004).
+    sa.Index("ix_changes_bank_uuid", "bank_uuid", "seq"),
     sqlite_autoincrement=True,
 )
 

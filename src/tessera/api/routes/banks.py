@@ -60,6 +60,7 @@ def create_bank(node: NodeDep, who: ContributeOrg, body: BankIn) -> BankOut:
         distribution=_check_distribution(node, body.distribution),
         thresholds=_thresholds(body.thresholds),
         owner_org=who.org,
+        actor=who.org,
     )
     return BankOut.of(bank, {})
 
@@ -83,11 +84,11 @@ def update_bank(node: NodeDep, who: ContributeOrg, bank: str, body: BankPatch) -
         fields["thresholds"] = _thresholds(fields["thresholds"])
     if not fields:
         raise InputError("nothing to change")
-    return BankOut.of(node.store.update_bank(bank, **fields))
+    return BankOut.of(node.store.update_bank(bank, actor=who.org, **fields))
 
 
 @router.delete("/{bank}")
 def delete_bank(node: NodeDep, who: ContributeOrg, bank: str) -> dict[str, int]:
     """Delete a bank and all its entries (peers receive the deletion)."""
     curated_bank(node, who, bank)
-    return {"deleted_entries": node.store.delete_bank(bank)}
+    return {"deleted_entries": node.store.delete_bank(bank, actor=who.org)}

@@ -80,7 +80,7 @@ def add_entry(node: NodeDep, who: ContributeOrg, bank: str, body: EntryIn) -> Ad
         note=body.note,
         created_by=who.org,  # entries added through the API carry the calling organisation
     )
-    return _added(node.store.add_entries(bank, [entry]))
+    return _added(node.store.add_entries(bank, [entry], actor=who.org))
 
 
 @router.post("/upload", status_code=status.HTTP_201_CREATED)
@@ -107,7 +107,7 @@ def add_upload(
         note=note,
         created_by=who.org,
     )
-    return _added(node.store.add_entries(bank, [entry]))
+    return _added(node.store.add_entries(bank, [entry], actor=who.org))
 
 
 @router.get("/{entry}")
@@ -125,7 +125,7 @@ def update_entry(
     fields = body.model_dump(exclude_none=True)
     if not fields:
         raise InputError("nothing to change")
-    node.store.update_entry(bank, entry, **fields)
+    node.store.update_entry(bank, entry, actor=who.org, **fields)
     return entry_out(node, who, bank, entry)
 
 
@@ -140,6 +140,6 @@ def remove_entry(
     """Retire an entry (it stops matching; peers see it retired), or with ``purge`` delete it."""
     curated_bank(node, who, bank)
     if purge:
-        return EntryOut.of(node.store.delete_entry(bank, entry))
-    node.store.set_entry_status(bank, entry, EntryStatus.RETIRED)
+        return EntryOut.of(node.store.delete_entry(bank, entry, actor=who.org))
+    node.store.set_entry_status(bank, entry, EntryStatus.RETIRED, actor=who.org)
     return entry_out(node, who, bank, entry)
