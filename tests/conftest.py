@@ -19,6 +19,9 @@ hypothesis_settings.load_profile("tessera")
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("TESSERA_SHARED_DATA", ROOT.parent / "shared" / "data"))
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# The suite's webhook receivers listen on loopback, which a node refuses by default; tests that
+# check the refusal pass webhook_allow_cidrs=[] themselves.
+os.environ.setdefault("TESSERA_WEBHOOK_ALLOW_CIDRS", '["127.0.0.0/8", "::1/128"]')
 
 
 def require_shared_data() -> Path:

@@ -287,6 +287,13 @@ class Settings(BaseSettings):
             "Limit on each phase of one webhook delivery (connect, send, each read), in seconds."
         ),
     )
+    webhook_allow_cidrs: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Address ranges (CIDRs, a JSON list in the environment) webhook endpoints may use "
+            "although they are internal (loopback, private, link-local); others must be public."
+        ),
+    )
     webhook_max_attempts: int = Field(
         default=8,
         ge=1,

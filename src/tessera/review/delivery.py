@@ -41,15 +41,18 @@ import math
 import random
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
 
+from tessera.errors import FetchError, FetchRefused
 from tessera.review import audit
 from tessera.review.actions import Action, action_from_row, action_select
 from tessera.review.records import ActionState
+from tessera.services.fetch import IPNetwork, parse_cidrs, pinned_request, system_resolve
 from tessera.settings import Settings
 from tessera.store.db import Database, utcnow
 from tessera.store.review_tables import actions, webhooks
@@ -140,6 +143,7 @@ class _Outcome:
     status: int | None
     error: str
     retry_after: float | None = None
+    refused: bool = False
 
     @property
     def ok(self) -> bool:
@@ -147,13 +151,18 @@ class _Outcome:
 
     @property
     def final(self) -> bool:
-        return self.status in GIVE_UP_STATUSES
+        return self.refused or self.status in GIVE_UP_STATUSES
 
 
 def new_client(settings: Settings) -> httpx.Client:
-    """An HTTP client for deliveries: ``webhook_timeout_s`` per phase, no redirects, no proxies."""
+    """An HTTP client for deliveries: ``webhook_timeout_s`` per phase, no redirects, no proxies.
+
+    Requests go to the checked IP of the endpoint's host (``pinned_request``), so no connection
+    is kept alive: one made with one name's TLS SNI must never carry another name's request.
+    """
     return httpx.Client(
         timeout=httpx.Timeout(settings.webhook_timeout_s),
+        limits=httpx.Limits(max_keepalive_connections=0),
         follow_redirects=False,
         trust_env=False,
         headers={"User-Agent": _USER_AGENT},
@@ -164,13 +173,14 @@ def deliver_due(
     db: Database, settings: Settings, client: httpx.Client | None = None, *, limit: int = 100
 ) -> DeliveryCounts:
     """Claim, send and record up to ``limit`` due actions; what happened, counted."""
+    allowed = parse_cidrs(settings.webhook_allow_cidrs, "webhook_allow_cidrs")
     claims = _claim(db, settings, limit)
     if not claims:
         return DeliveryCounts()
     sender = client or new_client(settings)
     try:
         with ThreadPoolExecutor(max_workers=min(_SENDERS, len(claims))) as pool:
-            outcomes = list(pool.map(lambda c: _send(sender, c), claims))
+            outcomes = list(pool.map(lambda c: _send(sender, c, allowed), claims))
     finally:
         if client is None:
             sender.close()
@@ -212,7 +222,7 @@ def _claim(db: Database, settings: Settings, limit: int) -> list[_Claim]:
     return claims
 
 
-def _send(client: httpx.Client, claim: _Claim) -> _Outcome:
+def _send(client: httpx.Client, claim: _Claim, allowed: Sequence[IPNetwork]) -> _Outcome:
     action = claim.action
     body = body_bytes(action)
     headers = {
@@ -223,7 +233,14 @@ def _send(client: httpx.Client, claim: _Claim) -> _Outcome:
         ATTEMPT_HEADER: str(action.attempts + 1),
     }
     try:
-        request = client.build_request("POST", claim.url, content=body, headers=headers)
+        request = pinned_request(
+            client, "POST", claim.url, system_resolve, allowed, headers=headers, content=body
+        )
+    except FetchRefused as e:  # an internal address outside webhook_allow_cidrs: never sent
+        return _Outcome(claim, None, f"{e} (webhook_allow_cidrs)"[:_ERROR_CHARS], refused=True)
+    except FetchError as e:
+        return _Outcome(claim, None, str(e)[:_ERROR_CHARS])
+    try:
         response = client.send(request, stream=True)
     except httpx.TimeoutException as e:
         return _Outcome(claim, None, f"no answer in time ({type(e).__name__})")

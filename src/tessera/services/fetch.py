@@ -54,6 +54,10 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _SHARED = ipaddress.IPv4Network("100.64.0.0/10")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _USER_AGENT = "tessera-fetch/1"
+_GET_HEADERS = {
+    "User-Agent": _USER_AGENT,
+    "Accept-Encoding": "identity",  # the bytes as stored: what the hash must be of
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +92,9 @@ def fetch_url(url: str, settings: Settings, *, resolve: Resolver | None = None) 
         for _hop in range(settings.fetch_max_redirects + 1):
             if time.monotonic() > deadline:
                 raise FetchLimitExceeded(f"{url}: the fetch took longer than allowed")
-            request = _pinned_request(client, current, resolve or _system_resolve, allowed)
+            request = pinned_request(
+                client, "GET", current, resolve or system_resolve, allowed, headers=_GET_HEADERS
+            )
             try:
                 response = client.send(request, stream=True)
             except httpx.TimeoutException as e:
@@ -107,14 +113,14 @@ def fetch_url(url: str, settings: Settings, *, resolve: Resolver | None = None) 
     raise FetchLimitExceeded(f"{url}: more than {settings.fetch_max_redirects} redirects")
 
 
-def parse_cidrs(cidrs: Sequence[str]) -> list[IPNetwork]:
-    """The allow-list setting as networks; InvalidSetting names a bad entry."""
+def parse_cidrs(cidrs: Sequence[str], setting: str = "fetch_allow_cidrs") -> list[IPNetwork]:
+    """An allow-list setting as networks; InvalidSetting names a bad entry."""
     networks: list[IPNetwork] = []
     for cidr in cidrs:
         try:
             networks.append(ipaddress.ip_network(cidr.strip(), strict=False))
         except ValueError:
-            raise InvalidSetting(f"fetch_allow_cidrs: {cidr!r} is not a CIDR range") from None
+            raise InvalidSetting(f"{setting}: {cidr!r} is not a CIDR range") from None
     return networks
 
 
@@ -164,10 +170,10 @@ def check_address(address: IPAddress, allowed: Sequence[IPNetwork]) -> None:
     for network in allowed:
         if address in network or (inner is not None and inner in network):
             return
-    raise FetchRefused(f"refused to fetch from a {reason}")
+    raise FetchRefused(f"refused to connect to a {reason}")
 
 
-def _system_resolve(host: str, port: int) -> list[str]:
+def system_resolve(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as e:
@@ -175,10 +181,22 @@ def _system_resolve(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-def _pinned_request(
-    client: httpx.Client, url: str, resolve: Resolver, allowed: Sequence[IPNetwork]
+def pinned_request(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    resolve: Resolver,
+    allowed: Sequence[IPNetwork],
+    *,
+    headers: dict[str, str] | None = None,
+    content: bytes | None = None,
 ) -> httpx.Request:
-    """A GET of ``url`` addressed to the checked IP of its host, with Host and SNI kept."""
+    """A request for ``url`` addressed to the checked IP of its host, with Host and SNI kept.
+
+    FetchRefused when the URL is not plain http(s) or any address of its host is internal and
+    outside ``allowed``: the connection goes to the address checked, so DNS rebinding between
+    the check and the connection gains nothing.
+    """
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as e:
@@ -200,12 +218,10 @@ def _pinned_request(
         check_address(address, allowed)
     pinned = parsed.copy_with(host=str(addresses[0]))
     extensions = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
-    headers = {
-        "Host": parsed.netloc.decode("ascii"),
-        "User-Agent": _USER_AGENT,
-        "Accept-Encoding": "identity",  # the bytes as stored: what the hash must be of
-    }
-    return client.build_request("GET", pinned, headers=headers, extensions=extensions)
+    sent = {"Host": parsed.netloc.decode("ascii"), **(headers or {})}
+    return client.build_request(
+        method, pinned, headers=sent, content=content, extensions=extensions
+    )
 
 
 def _ip(text: str) -> IPAddress:
