@@ -14,6 +14,7 @@ from typing import Annotated, Protocol
 import typer
 import uvicorn
 
+from tessera import web
 from tessera.api import create_app
 from tessera.cli.context import STATE, DbOption, err, reports_errors
 from tessera.review.delivery import DeliveryWorker
@@ -109,8 +110,10 @@ def serve(
     app = create_app(
         settings,
         store=store,
+        extra_routers=[web.router],
         on_startup=[lambda _node: start_all(jobs)],
         on_shutdown=[lambda _node: stop_all(jobs)],
     )
-    err.print(f"Tessera node on http://{settings.host}:{settings.port}  (API docs: /docs)")
+    base = f"http://{settings.host}:{settings.port}"
+    err.print(f"Tessera node on {base}  (API docs: {base}/docs, review pages: {base}/web/)")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
