@@ -13,6 +13,7 @@ from tessera.api.routes import (
     health,
     matching,
     opinions,
+    reports,
 )
 
 ROUTERS = [
@@ -26,4 +27,5 @@ ROUTERS = [
     changes.router,
     cases.router,
     actions.router,
+    reports.router,
 ]
