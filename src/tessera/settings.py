@@ -275,6 +275,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Time to act on a removal order from its receipt (TCO Art. 3(3): one hour).",
     )
+    order_watch_interval_s: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "How often `tessera serve` checks removal orders for ones past their deadline (each "
+            "is audited and sent to the organisation's webhook once), in seconds (0: never)."
+        ),
+    )
     complaint_deadline_days: float = Field(
         default=14,
         gt=0,

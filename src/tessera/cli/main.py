@@ -12,6 +12,7 @@ from rich.table import Table
 
 from tessera import __version__
 from tessera.cli import audit, bank, db, org, peer, report, review, serve, token, webhook
+from tessera.cli import orders as takedowns
 from tessera.cli.context import STATE, DbOption, err, fail, out, reports_errors
 from tessera.services.hashing import HashResult, expand_paths, hash_path, split_by_quality
 from tessera.services.matching import Match, Matcher, Query, queries_for, shown_value
@@ -33,6 +34,9 @@ app.add_typer(token.app, name="token")
 app.add_typer(review.case_app, name="case")
 app.add_typer(review.policy_app, name="policy")
 app.add_typer(report.app, name="report")
+app.add_typer(takedowns.order_app, name="order")
+app.add_typer(takedowns.complaint_app, name="complaint")
+app.add_typer(takedowns.incident_app, name="incident")
 app.add_typer(webhook.app, name="webhook")
 app.add_typer(webhook.actions_app, name="actions")
 app.command("submit")(review.submit_command)

@@ -18,6 +18,7 @@ from tessera import web
 from tessera.api import create_app
 from tessera.cli.context import STATE, DbOption, err, reports_errors
 from tessera.review.delivery import DeliveryWorker
+from tessera.review.orders import OrderWatch
 from tessera.services import review
 from tessera.services.orgs import ensure_node_org
 from tessera.services.periodic import Periodic
@@ -55,11 +56,12 @@ MEDIA_PURGE_INTERVAL_S = 3600.0
 
 
 def background_jobs(store: Store, settings: Settings) -> list[Job]:
-    """What `tessera serve` runs beside the API: sync with peers, webhook deliveries, and the
-    hourly deletion of content kept for review past its retention."""
+    """What `tessera serve` runs beside the API: sync with peers, webhook deliveries, the watch
+    on removal orders' deadlines, and the hourly deletion of content kept past its retention."""
     return [
         SyncLoop(store, settings),
         DeliveryWorker(store.db, settings),
+        OrderWatch(store.db, settings.order_watch_interval_s),
         Periodic("media-purge", MEDIA_PURGE_INTERVAL_S, lambda: review.purge_expired_media(store)),
     ]
 

@@ -276,12 +276,12 @@ class _Decision:
     automated: bool
 
 
-# Audit kinds, in both spellings the review services have used ("case.decided", "case_decided").
-DECIDED = ("case.decided", "case_decided")
-AUTO_ACTIONED = ("case.auto_actioned", "case_auto_actioned")
-ORDER_ACTIONED = ("case.actioned", "case_actioned")
-LOGGED = ("match.logged", "match_logged")
-SUPPRESSED = ("match.suppressed", "match_suppressed")
+# The audit kinds the figures are counted from.
+DECIDED = ("case.decided",)
+AUTO_ACTIONED = ("case.auto_actioned",)
+ORDER_ACTIONED = ("case.actioned",)
+LOGGED = ("match.logged",)
+SUPPRESSED = ("match.suppressed",)
 
 
 def _decision_rows(conn: Connection, org: str, period: Period) -> list[_Decision]:

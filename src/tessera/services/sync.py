@@ -17,6 +17,11 @@ Then ``push``: opinions given here (or carried here from further away) on banks 
 peer go back to it (``POST /v1/opinions``), in batches, after this node's push cursor.
 
 ``SyncLoop`` runs ``sync_all`` every ``sync_interval_s`` on a background thread of ``serve``.
+After each peer's sync it asks the peer for its active incidents (``GET /v1/incidents``: those of
+banks this node's organisation there may see); while the peer reports one, the loop pulls that
+peer every ``incident_sync_interval_s`` (this node's setting) and asks again after each pull, so
+the surge ends with the incident. A peer without the endpoint, or one that cannot answer, simply
+has no incident: it is pulled at the normal interval.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from typing import Any
 import httpx
 import pydantic
 import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict
 
 from tessera.exchange.protocol import ChangesPage, OpinionPush, OpinionsPush, PeerError
 from tessera.settings import Settings
@@ -45,6 +51,16 @@ from tessera.store.tables import changes
 log = logging.getLogger(__name__)
 
 PUSH_BATCH = 500
+
+
+class PeerIncident(BaseModel):
+    """What this node reads of a peer's incident (other fields are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    state: str
+    bank_uuid: str | None = None
 
 
 @dataclass
@@ -306,6 +322,25 @@ class Syncer:
         self.peers.set_push_cursor(name, top)
         return sent
 
+    # -- incidents -----------------------------------------------------------------------------
+
+    def active_incidents(self, name: str) -> list[PeerIncident]:
+        """The active incidents the peer shows this node; [] when it has no such endpoint or
+        its answer is unusable (an incident only makes syncing faster: nothing depends on it)."""
+        peer = self.peers.get(name)
+        try:
+            with self._client.stream(
+                "GET", f"{peer.url}/v1/incidents", headers=self._headers(peer)
+            ) as response:
+                if response.status_code != 200:
+                    return []
+                body = self._read_limited(response, f"peer {name} incidents")
+            found = pydantic.TypeAdapter(list[PeerIncident]).validate_json(body)
+        except (httpx.HTTPError, pydantic.ValidationError, PeerError) as e:
+            log.debug("peer %s: no incidents read: %s", name, e)
+            return []
+        return [i for i in found if i.state == "active"]
+
     # -- both ----------------------------------------------------------------------------------
 
     def sync(self, name: str) -> SyncResult:
@@ -330,13 +365,48 @@ class Syncer:
 
 
 class SyncLoop:
-    """Syncs with every peer every ``interval_s`` seconds on a background thread."""
+    """Syncs with every peer every ``interval_s`` seconds on a background thread, and with a
+    peer that reports an active incident every ``incident_interval_s``."""
 
     def __init__(self, store: Store, settings: Settings) -> None:
         self.syncer = Syncer(store, settings)
         self.interval_s = settings.sync_interval_s
+        self.incident_interval_s = settings.incident_sync_interval_s
+        self.surging: dict[str, float] = {}
+        """Peers with an active incident, and when (``time.monotonic``) each is pulled next."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _watch_incidents(self, name: str) -> None:
+        if self.syncer.active_incidents(name):
+            if name not in self.surging:
+                log.info("peer %s has an active incident: pulling it more often", name)
+            self.surging[name] = time.monotonic() + self.incident_interval_s
+        elif self.surging.pop(name, None) is not None:
+            log.info("peer %s has no active incident any more", name)
+
+    def run_round(self) -> None:
+        """Sync with every peer once, and note which report an active incident."""
+        for result in self.syncer.sync_all():
+            if result.error:
+                log.warning("sync with %s failed: %s", result.peer, result.error)
+                self.surging.pop(result.peer, None)
+            else:
+                self._watch_incidents(result.peer)
+
+    def run_surges(self) -> None:
+        """Pull each peer whose incident surge is due, then ask it again about its incidents."""
+        now = time.monotonic()
+        for name, due in list(self.surging.items()):
+            if due > now or self._stop.is_set():
+                continue
+            try:
+                self.syncer.sync(name)
+            except PeerError as e:
+                log.warning("incident sync with %s failed: %s", name, e)
+                self.surging.pop(name, None)
+                continue
+            self._watch_incidents(name)
 
     def start(self) -> None:
         """Start the loop (a no-op when the interval is 0)."""
@@ -344,14 +414,19 @@ class SyncLoop:
             return
 
         def run() -> None:
+            next_round = time.monotonic()
             while not self._stop.is_set():
                 try:
-                    for result in self.syncer.sync_all():
-                        if result.error:
-                            log.warning("sync with %s failed: %s", result.peer, result.error)
+                    if time.monotonic() >= next_round:
+                        self.run_round()
+                        next_round = time.monotonic() + self.interval_s
+                    else:
+                        self.run_surges()
                 except Exception:  # a database hiccup must not end syncing for good
                     log.exception("syncing with peers failed; retrying")
-                self._stop.wait(self.interval_s)
+                    next_round = time.monotonic() + self.interval_s
+                wake = min([next_round, *self.surging.values()])
+                self._stop.wait(max(wake - time.monotonic(), 0.01))
 
         self._thread = threading.Thread(target=run, name="tessera-sync", daemon=True)
         self._thread.start()

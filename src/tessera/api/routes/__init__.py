@@ -13,6 +13,7 @@ from tessera.api.routes import (
     health,
     matching,
     opinions,
+    orders,
     reports,
 )
 
@@ -28,4 +29,5 @@ ROUTERS = [
     cases.router,
     actions.router,
     reports.router,
+    orders.router,
 ]
