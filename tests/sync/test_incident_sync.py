@@ -7,12 +7,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from typing import cast
 
+import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
 from tessera.api import create_app
-from tessera.api.routes import ROUTERS
-from tessera.api.routes import orders as takedown_routes
 from tessera.review import incidents
 from tessera.services.access import TIER_SCOPES, Principal
 from tessera.services.sync import SyncLoop
@@ -27,17 +30,28 @@ HUB = Principal("hub", Tier.COORDINATOR, TIER_SCOPES[Tier.COORDINATOR])
 
 
 def _start(stack: ExitStack, backend: Backend, name: str, *, incidents_api: bool) -> SyncNode:
-    """A node like ``conftest.start_node``, with or without the incident routes."""
+    """A node like ``conftest.start_node``; without ``incidents_api`` it is an older node that
+    answers 404 at ``/v1/incidents``."""
     store = backend.store(name, name)
     stack.callback(store.db.dispose)
     settings = node_settings(backend.tmp_path / name)
-    mounted = takedown_routes.router in ROUTERS
-    extra = [takedown_routes.router] if incidents_api and not mounted else []
-    app = create_app(settings, store=store, extra_routers=extra)
-    url = stack.enter_context(run_server(app))
+    app = create_app(settings, store=store)
+    url = stack.enter_context(run_server(app if incidents_api else _older_node(app)))
     node = SyncNode(name, store, Orgs(store), url, app.state.node, settings)
     stack.callback(node.close)
     return node
+
+
+def _older_node(app: FastAPI) -> FastAPI:
+    """``app`` as a node from before incidents: ``/v1/incidents`` answers 404."""
+
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/incidents"):
+            await JSONResponse({"error": {"code": "not_found"}}, 404)(scope, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return cast(FastAPI, asgi)
 
 
 def _pair(backend: Backend, stack: ExitStack, *, incidents_api: bool) -> tuple[SyncNode, SyncNode]:
@@ -124,8 +138,7 @@ def test_the_syncer_sees_only_incidents_of_banks_it_may_see(
 def test_a_peer_without_incidents_syncs_as_before(backend: Backend) -> None:
     with ExitStack() as stack:
         hub, edge = _pair(backend, stack, incidents_api=False)
-        if takedown_routes.router in ROUTERS:
-            pytest.skip("the incident routes are mounted on every node now")
+        assert httpx.get(f"{hub.url}/v1/incidents").status_code == 404
         entry = _add(hub.store, 1)
         assert edge.syncer().active_incidents("hub") == []
         loop = _loop(edge)

@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from tessera.cli.context import STATE, DbOption, err, out, reports_errors
+from tessera.cli.webhook_receiver import receive
 from tessera.review import actions as action_service
 from tessera.review.delivery import deliver_due
 
@@ -22,6 +23,7 @@ app = typer.Typer(help="An organisation's webhook endpoint for actions.", no_arg
 actions_app = typer.Typer(help="Actions queued for webhooks: list, retry, deliver.")
 
 OrgOption = Annotated[str, typer.Option("--org", help="The organisation.")]
+app.command("receive")(receive)
 
 
 @app.command("set")
