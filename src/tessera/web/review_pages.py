@@ -11,6 +11,10 @@ for the bank's owner and coordinators, else its own and the rolled-up counts). A
 organisation can no longer see (its distribution narrowed since the match) is named, without
 its entry's details.
 
+The case page also assigns the case to a reviewer (``/web/cases/{uuid}/assign``; an empty name
+or the unassign button clears it), and lists the case's complaints with the forms of
+``complaint_pages`` (file one on a decided case; uphold or reject an open one).
+
 The preview (``/web/cases/{uuid}/preview``) is served with ``Cache-Control: no-store``; the
 page shows it blurred and greyscale until the reviewer reveals it (button or ``r``). Content kept
 past ``review_retention_days`` is deleted by ``services.review.purge_expired_media`` and the page
@@ -28,7 +32,8 @@ from fastapi.responses import Response
 
 from tessera.api.deps import Node, NodeDep
 from tessera.errors import InputError, NotFound
-from tessera.review import actions, cases
+from tessera.review import actions, cases, complaints
+from tessera.review.complaints import COMPLAINABLE, ComplaintState
 from tessera.review.records import (
     OPEN_STATES,
     ActionKind,
@@ -48,6 +53,7 @@ from tessera.web.session import ReviewViewer, Viewer
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 PAGE = 50
+MAX_ASSIGNEE_CHARS = 200
 EXEMPTIONS = [(e.value, e.value.replace("_", " ")) for e in Exemption]
 
 
@@ -155,10 +161,15 @@ def case_page(node: NodeDep, viewer: ReviewViewer, case_uuid: str) -> Response:
             cases.get_media(node.store.db, viewer.org, case.uuid)
         except NotFound:
             preview = "deleted"  # past its retention, waiting for the purge
+    filed = complaints.list_complaints(node.store.db, viewer.org, case_uuid=case.uuid, limit=100)
+    pending = any(c.state is ComplaintState.OPEN for c in filed)
     return render(
         viewer,
         "case.html",
         case=case,
+        complaints=filed,
+        may_complain=case.state in COMPLAINABLE and not pending,
+        max_text=cases.MAX_NOTE_CHARS,
         preview=preview,
         retention_days=node.settings.review_retention_days,
         matches=match_views(node, viewer, case),
@@ -248,3 +259,26 @@ def add_note(
         node.store, org=viewer.org, case_uuid=case_uuid, text=text, actor=viewer.actor
     )
     return see_other(f"/web/cases/{case.uuid}#notes")
+
+
+@router.post("/web/cases/{case_uuid}/assign")
+def assign(
+    node: NodeDep,
+    viewer: ReviewViewer,
+    request: Request,
+    case_uuid: str,
+    csrf: Annotated[str, Form(max_length=100)],
+    assignee: Annotated[str, Form(max_length=MAX_ASSIGNEE_CHARS)] = "",
+    unassign: Annotated[str, Form(max_length=5)] = "",
+) -> Response:
+    """Assign the case to a reviewer, or unassign it (the button, or an empty name)."""
+    viewer.check_csrf(request, csrf)
+    name = assignee.strip()
+    case = review.assign(
+        node.store,
+        org=viewer.org,
+        case_uuid=case_uuid,
+        assignee=None if unassign or not name else name,
+        actor=viewer.actor,
+    )
+    return see_other(f"/web/cases/{case.uuid}")
