@@ -27,6 +27,7 @@ BENCHMARKS = {
     "video": "bench.bench_video",
     "node": "bench.bench_node",
     "sync": "bench.bench_sync",
+    "scan": "bench.bench_scan",
 }
 
 

@@ -328,6 +328,14 @@ class Settings(BaseSettings):
         gt=0,
         description="How often peers pull while an incident is active, in seconds.",
     )
+    retro_hunt_interval_s: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "How often `tessera serve` matches the signals organisations kept of scanned content "
+            "against new bank entries (retro-hunt), in seconds (0: never)."
+        ),
+    )
     audit_token_flush_s: float = Field(
         default=60.0,
         gt=0,

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tessera import __version__
-from tessera.cli import audit, bank, db, org, peer, report, review, serve, token, webhook
+from tessera.cli import audit, bank, db, org, peer, report, review, scan, serve, token, webhook
 from tessera.cli import orders as takedowns
 from tessera.cli.context import STATE, DbOption, err, fail, out, reports_errors
 from tessera.services.hashing import HashResult, expand_paths, hash_path, split_by_quality
@@ -40,6 +40,8 @@ app.add_typer(takedowns.incident_app, name="incident")
 app.add_typer(webhook.app, name="webhook")
 app.add_typer(webhook.actions_app, name="actions")
 app.command("submit")(review.submit_command)
+app.command("scan")(scan.scan)
+app.command("retro-hunt")(scan.retro_hunt)
 app.command("serve")(serve.serve)
 app.command("sync")(peer.sync)
 

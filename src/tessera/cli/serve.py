@@ -19,6 +19,7 @@ from tessera.api import create_app
 from tessera.cli.context import STATE, DbOption, err, reports_errors
 from tessera.review.delivery import DeliveryWorker
 from tessera.review.orders import OrderWatch
+from tessera.scan.retro import RetroHunter
 from tessera.services import review
 from tessera.services.orgs import ensure_node_org
 from tessera.services.periodic import Periodic
@@ -57,11 +58,13 @@ MEDIA_PURGE_INTERVAL_S = 3600.0
 
 def background_jobs(store: Store, settings: Settings) -> list[Job]:
     """What `tessera serve` runs beside the API: sync with peers, webhook deliveries, the watch
-    on removal orders' deadlines, and the hourly deletion of content kept past its retention."""
+    on removal orders' deadlines, retro-hunts of kept signals against new entries, and the
+    hourly deletion of content kept for review past its retention."""
     return [
         SyncLoop(store, settings),
         DeliveryWorker(store.db, settings),
         OrderWatch(store.db, settings.order_watch_interval_s),
+        RetroHunter(store, settings, interval_s=settings.retro_hunt_interval_s),
         Periodic("media-purge", MEDIA_PURGE_INTERVAL_S, lambda: review.purge_expired_media(store)),
     ]
 

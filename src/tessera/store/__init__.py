@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tessera.settings import Settings
 from tessera.store import review_tables as review_tables  # registers the review tables
+from tessera.store import scan_tables as scan_tables  # registers the scan tables
 from tessera.store.db import Database
 from tessera.store.repository import AddResult, Store
 

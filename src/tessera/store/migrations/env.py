@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from tessera.store import review_tables as _review_tables  # noqa: F401  (registers them)
+from tessera.store import scan_tables as _scan_tables  # noqa: F401  (registers them)
 from tessera.store.tables import metadata
 
 connection = context.config.attributes.get("connection")
