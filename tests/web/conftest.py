@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from tessera import web
 from tessera.api import Node, create_app
@@ -28,6 +29,7 @@ from tessera.store.orgs import OrgStore
 from tessera.store.records import Tier
 from tests.api.conftest import jpeg, node_settings
 from tests.api.server import Orgs, run_server
+from tests.conftest import IN_CI
 
 BANK = "extremist-media"
 CONTENT_REF = "post-1"
@@ -147,3 +149,46 @@ def make_web_node(store: Store, tmp_path: Path) -> Iterator[MakeNode]:
 def web_node(make_web_node: MakeNode) -> WebNode:
     """A web node with the default settings."""
     return make_web_node()
+
+
+# -- the browser: Debian's chromium driven by Playwright (never a downloaded browser) ------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium, headless; skips when it is absent (fails under CI=true)."""
+    if not CHROMIUM.exists():
+        reason = f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+        if IN_CI:
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser context (no cookies) and page; fails the test on a console error (CSP
+    violations and script errors show up there)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    opened = context.new_page()
+    opened.set_default_timeout(15_000)
+    problems: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            problems.append(message.text)
+
+    opened.on("console", on_console)
+    opened.on("pageerror", lambda error: problems.append(str(error)))
+    try:
+        yield opened
+        assert problems == [], problems
+    finally:
+        context.close()

@@ -8,63 +8,20 @@ from __future__ import annotations
 import io
 import re
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from playwright.sync_api import Page
 
 from tessera.review import cases, orders
 from tessera.review.records import CaseState, Decision
 from tessera.store.db import utcnow
-from tests.conftest import IN_CI
 from tests.web.conftest import CONTENT_REF, MakeNode, WebNode, submit
 
-CHROMIUM = Path("/usr/bin/chromium")
-
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-if not CHROMIUM.exists():
-    reason = f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-    if IN_CI:
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason, allow_module_level=True)
-
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's chromium, headless."""
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh browser context (no cookies) and page; fails the test on a console error."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    opened = context.new_page()
-    opened.set_default_timeout(15_000)
-    problems: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            problems.append(message.text)
-
-    opened.on("console", on_console)
-    opened.on("pageerror", lambda error: problems.append(str(error)))
-    try:
-        yield opened
-        assert problems == [], problems  # CSP violations and script errors show up here
-    finally:
-        context.close()
 
 
 def sign_in(page: Page, web_node: WebNode, org: str) -> None:

@@ -31,6 +31,7 @@ from tessera.scan.checkpoint import key_hash
 from tessera.scan.routing import route_once
 from tessera.scan.work import org_visibility
 from tessera.services.matching import Match
+from tessera.services.periodic import Periodic
 from tessera.settings import Settings
 from tessera.signals.base import Signal, SignalType
 from tessera.signals.registry import all_signal_types
@@ -90,34 +91,17 @@ class RetroHunter:
         self._banks: dict[str, Bank] = {}
         self._visible: dict[str, Callable[[Bank], bool] | None] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Periodic("retro-hunt", interval_s, self.run_once)
 
     # -- following -----------------------------------------------------------------------------
 
     def start(self) -> None:
         """Hunt every ``interval_s`` seconds on a background thread (a no-op when it is 0)."""
-        if self.interval_s <= 0 or self._thread is not None:
-            return
-        self._stop.clear()
-
-        def run() -> None:
-            while not self._stop.is_set():
-                try:
-                    self.run_once()
-                except Exception:  # a database hiccup must not end hunting for good
-                    log.exception("retro-hunt pass failed; retrying")
-                self._stop.wait(self.interval_s)
-
-        self._thread = threading.Thread(target=run, name="tessera-retro-hunt", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
         """Stop the background thread, if any."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._loop.stop()
 
     def run_once(self) -> RetroPass:
         """One pass: index new kept signals, hunt back for them, then hunt every new change."""
