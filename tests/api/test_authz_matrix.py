@@ -13,7 +13,8 @@ import hashlib
 import itertools
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,11 @@ import pytest
 from fastapi import FastAPI
 
 from tessera.api import Node, create_app
+from tessera.review import actions, complaints, incidents, orders
+from tessera.review.records import Decision
+from tessera.services import review
+from tessera.services.access import TIER_SCOPES, Principal
+from tessera.services.matching import Query
 from tessera.services.orgs import issue_token
 from tessera.settings import Settings
 from tessera.signals.base import Signal
@@ -67,6 +73,15 @@ class Case:
     distribution: str
     token_prefix: str
     seq: int = 0  # the change log's position just before the case was made
+    # Review objects of ``own`` about the bank's content: an open case (with a kept preview), a
+    # case decided violating (its remove action queued) with an open complaint, and a removal
+    # order; and the coordinator's incident on the bank ("none" when hub may not see it).
+    review_case: str = ""
+    decided_case: str = ""
+    complaint: str = ""
+    order: str = ""
+    action: str = ""
+    incident: str = "none"
 
 
 Request = tuple[str, str, dict[str, Any]]
@@ -77,10 +92,13 @@ class Spec:
     """How to call one route for a case, and what kind of permission it needs."""
 
     kind: str  # list | read | curate | opine | match | match_bank | create | admin | any | fixed
-    # | feed
+    # | feed | own (``own``'s review objects: 404 for everyone else) | incident | incident_write
     build: Callable[[Case], Request]
     per_bank: bool = True
-    status: int = 200
+    status: int = 200  # fixed: every caller's status; own: own's
+    fresh: bool = False  # the request changes the case's objects: make new ones for it
+    prepare: Callable[[World, str], None] | None = None  # run for the caller before the request
+    incident: bool = True  # make the coordinator's incident on the bank
 
 
 def _md5(data: bytes) -> str:
@@ -226,6 +244,170 @@ SPECS: dict[tuple[str, str], Spec] = {
 }
 
 
+def _webhook(world: World, caller: str) -> None:
+    actions.set_webhook(world.store.db, caller, "https://platform.example/hook")
+
+
+def _submit_signals(c: Case) -> Request:
+    body = {"content_ref": f"sig-{uuid.uuid4().hex}", "media_kind": "file"}
+    return (
+        "POST",
+        "/v1/content/signals",
+        {"json": body | {"signals": [{"type": "md5", "value": c.md5}]}},
+    )
+
+
+def _period() -> dict[str, str]:
+    today = datetime.now(UTC).date()
+    return {"from": str(today), "to": str(today + timedelta(days=1))}
+
+
+REVIEW_SPECS: dict[tuple[str, str], Spec] = {
+    ("POST", "/v1/content"): Spec(
+        "match",
+        lambda c: (
+            "POST",
+            "/v1/content",
+            {
+                "files": {"file": ("q", c.content)},
+                "data": {"content_ref": f"up-{uuid.uuid4().hex}"},
+            },
+        ),
+    ),
+    ("POST", "/v1/content/signals"): Spec("match", _submit_signals),
+    ("GET", "/v1/cases"): Spec("any", lambda _c: ("GET", "/v1/cases", {}), per_bank=False),
+    ("GET", "/v1/cases/{case}"): Spec("own", lambda c: ("GET", f"/v1/cases/{c.review_case}", {})),
+    ("GET", "/v1/cases/{case}/preview"): Spec(
+        "own", lambda c: ("GET", f"/v1/cases/{c.review_case}/preview", {})
+    ),
+    ("GET", "/v1/cases/{case}/statement-of-reasons"): Spec(
+        "own", lambda c: ("GET", f"/v1/cases/{c.decided_case}/statement-of-reasons", {})
+    ),
+    ("POST", "/v1/cases/{case}/assign"): Spec(
+        "own",
+        lambda c: ("POST", f"/v1/cases/{c.review_case}/assign", {"json": {"assignee": "rev"}}),
+        fresh=True,
+    ),
+    ("POST", "/v1/cases/{case}/notes"): Spec(
+        "own",
+        lambda c: ("POST", f"/v1/cases/{c.review_case}/notes", {"json": {"text": "note"}}),
+        fresh=True,
+    ),
+    ("POST", "/v1/cases/{case}/decision"): Spec(
+        "own",
+        lambda c: (
+            "POST",
+            f"/v1/cases/{c.review_case}/decision",
+            {"json": {"decision": "not_violating"}},
+        ),
+        fresh=True,
+    ),
+    ("POST", "/v1/cases/{case}/complaints"): Spec(
+        "own",  # the case has an open complaint already: own gets 409, anyone else 404
+        lambda c: ("POST", f"/v1/cases/{c.decided_case}/complaints", {"json": {"reason": "r"}}),
+        status=409,
+    ),
+    ("GET", "/v1/complaints"): Spec("any", lambda _c: ("GET", "/v1/complaints", {})),
+    ("GET", "/v1/complaints/{complaint}"): Spec(
+        "own", lambda c: ("GET", f"/v1/complaints/{c.complaint}", {})
+    ),
+    ("POST", "/v1/complaints/{complaint}/uphold"): Spec(
+        "own", lambda c: ("POST", f"/v1/complaints/{c.complaint}/uphold", {"json": {}}), fresh=True
+    ),
+    ("POST", "/v1/complaints/{complaint}/reject"): Spec(
+        "own",
+        lambda c: ("POST", f"/v1/complaints/{c.complaint}/reject", {"json": {"reason": "stands"}}),
+        fresh=True,
+    ),
+    ("POST", "/v1/removal-orders"): Spec(
+        "fixed",
+        lambda _c: (
+            "POST",
+            "/v1/removal-orders",
+            {"json": {"authority": "IRU", "legal_reference": "TCO/1", "content_ref": "ord-x"}},
+        ),
+        per_bank=False,
+        status=201,
+    ),
+    ("GET", "/v1/removal-orders"): Spec("any", lambda _c: ("GET", "/v1/removal-orders", {})),
+    ("GET", "/v1/removal-orders/{order}"): Spec(
+        "own", lambda c: ("GET", f"/v1/removal-orders/{c.order}", {})
+    ),
+    ("POST", "/v1/removal-orders/{order}/act"): Spec(
+        "own", lambda c: ("POST", f"/v1/removal-orders/{c.order}/act", {"json": {}}), fresh=True
+    ),
+    ("POST", "/v1/removal-orders/{order}/not-actioned"): Spec(
+        "own",
+        lambda c: (
+            "POST",
+            f"/v1/removal-orders/{c.order}/not-actioned",
+            {"json": {"reason": "manifest_error"}},
+        ),
+        fresh=True,
+    ),
+    ("POST", "/v1/removal-orders/{order}/uploader-informed"): Spec(
+        "own",
+        lambda c: ("POST", f"/v1/removal-orders/{c.order}/uploader-informed", {"json": {}}),
+        fresh=True,
+    ),
+    ("GET", "/v1/incidents"): Spec("any", lambda _c: ("GET", "/v1/incidents", {})),
+    ("GET", "/v1/incidents/{incident}"): Spec(
+        "incident", lambda c: ("GET", f"/v1/incidents/{c.incident}", {})
+    ),
+    ("POST", "/v1/incidents"): Spec(
+        "incident_write",
+        lambda c: ("POST", "/v1/incidents", {"json": {"name": "surge", "bank": c.bank}}),
+        fresh=True,
+        incident=False,
+        status=201,
+    ),
+    ("PATCH", "/v1/incidents/{incident}"): Spec(
+        "incident_write",
+        lambda c: ("PATCH", f"/v1/incidents/{c.incident}", {"json": {"note": "n"}}),
+        fresh=True,
+    ),
+    ("POST", "/v1/incidents/{incident}/end"): Spec(
+        "incident_write",
+        lambda c: ("POST", f"/v1/incidents/{c.incident}/end", {"json": {}}),
+        fresh=True,
+    ),
+    ("GET", "/v1/incidents/{incident}/timeline"): Spec(
+        "incident_write", lambda c: ("GET", f"/v1/incidents/{c.incident}/timeline", {})
+    ),
+    ("GET", "/v1/webhook"): Spec(
+        "any", lambda _c: ("GET", "/v1/webhook", {}), per_bank=False, prepare=_webhook
+    ),
+    ("PUT", "/v1/webhook"): Spec(
+        "any",
+        lambda _c: ("PUT", "/v1/webhook", {"json": {"url": "https://platform.example/h2"}}),
+        per_bank=False,
+    ),
+    ("DELETE", "/v1/webhook"): Spec(
+        "any", lambda _c: ("DELETE", "/v1/webhook", {}), per_bank=False, prepare=_webhook
+    ),
+    ("GET", "/v1/actions"): Spec("any", lambda _c: ("GET", "/v1/actions", {})),
+    ("POST", "/v1/actions/{action}/retry"): Spec(
+        "own",  # the action is pending, not dead: own gets 409, anyone else 404
+        lambda c: ("POST", f"/v1/actions/{c.action}/retry", {}),
+        status=409,
+    ),
+    ("GET", "/v1/policies"): Spec("any", lambda _c: ("GET", "/v1/policies", {})),
+    ("GET", "/v1/policies/{bank}"): Spec("read", lambda c: ("GET", f"/v1/policies/{c.bank}", {})),
+    ("PUT", "/v1/policies/{bank}"): Spec(
+        "read", lambda c: ("PUT", f"/v1/policies/{c.bank}", {"json": {"mode": "review"}})
+    ),
+    ("GET", "/v1/reports/transparency"): Spec(
+        "any", lambda _c: ("GET", "/v1/reports/transparency", {"params": _period()})
+    ),
+    ("GET", "/v1/reports/statements-of-reasons"): Spec(
+        "any", lambda _c: ("GET", "/v1/reports/statements-of-reasons", {"params": _period()})
+    ),
+}
+SPECS |= REVIEW_SPECS
+HUB = Principal("hub", Tier.COORDINATOR, TIER_SCOPES[Tier.COORDINATOR])
+NOT_JSON = ("/preview", "/transparency", "/statements-of-reasons")  # may answer other types
+
+
 @dataclass
 class World:
     """One node serving the matrix: its app, store, client and callers' tokens."""
@@ -237,9 +419,10 @@ class World:
     counter: Iterator[int]
     shared: dict[str, Case] = field(default_factory=dict)
 
-    def case(self, distribution: str, fresh: bool) -> Case:
-        """A bank of ``own`` at ``distribution`` with one entry and an outsider's opinion; a new
-        one when the request may change it, else one shared by the read-only requests."""
+    def case(self, distribution: str, fresh: bool, incident: bool = True) -> Case:
+        """A bank of ``own`` at ``distribution`` with one entry, an outsider's opinion and the
+        review objects of ``Case``; a new one when the request may change it, else one shared by
+        the read-only requests."""
         if not fresh and distribution in self.shared:
             return self.shared[distribution]
         name = f"b{next(self.counter)}"
@@ -255,9 +438,64 @@ class World:
         node.matcher.refresh()
         token = issue_token(OrgStore(self.store.db), "p2", ["match"]).info.prefix
         case = Case(name, entry, _md5(content), content, distribution, token, seq)
+        case = self._review(case, node, incident)
         if not fresh:
             self.shared[distribution] = case
         return case
+
+    def _review(self, case: Case, node: Node, incident: bool) -> Case:
+        settings = node.settings
+        signal = Signal("md5", case.md5)
+
+        def route(ref: str, preview: tuple[str, bytes] | None = None) -> str:
+            routed = review.route(
+                self.store,
+                settings,
+                org="own",
+                content_ref=ref,
+                media_kind="file",
+                signals=[signal],
+                matches=node.matcher.match([Query(signal)]),
+                preview=preview,
+            )
+            assert routed.case is not None
+            return routed.case.uuid
+
+        opened = route(f"open-{case.bank}", ("image/jpeg", b"\xff\xd8 preview"))
+        decided = route(f"decided-{case.bank}")
+        done = review.decide(
+            self.store,
+            settings,
+            org="own",
+            case_uuid=decided,
+            decision=Decision.VIOLATING,
+            actor="r",
+        )
+        complaint = complaints.file_complaint(
+            self.store, settings, org="own", case_uuid=decided, reason="news", actor="r"
+        )
+        order = orders.record_order(
+            self.store,
+            settings,
+            org="own",
+            authority="IRU",
+            legal_reference="TCO/1",
+            content_ref=f"order-{case.bank}",
+        )
+        declared = "none"
+        if incident and case.distribution != "owner":
+            declared = incidents.declare(
+                self.store, settings, HUB, name="surge", bank=case.bank
+            ).uuid
+        return replace(
+            case,
+            review_case=opened,
+            decided_case=decided,
+            complaint=complaint.uuid,
+            order=order.uuid,
+            action=done.actions[0],
+            incident=declared,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -308,12 +546,16 @@ def _cases() -> Iterator[Any]:
 @pytest.mark.parametrize(("route", "distribution", "caller"), list(_cases()))
 def test_matrix(world: World, route: tuple[str, str], distribution: str, caller: str) -> None:
     spec = SPECS[route]
-    case = world.case(distribution, fresh=spec.kind in ("curate", "admin"))
+    fresh = spec.fresh or spec.kind in ("curate", "admin")
+    case = world.case(distribution, fresh=fresh, incident=spec.incident)
+    if spec.prepare is not None:
+        spec.prepare(world, caller)
     method, url, kwargs = spec.build(case)
     r = world.client.request(method, url, headers=world.orgs.auth(caller), **kwargs)
     body = r.text
     visible = caller in VISIBLE[distribution]
-    assert r.headers["content-type"].startswith("application/json"), body
+    if r.status_code >= 400 or not route[1].endswith(NOT_JSON):
+        assert r.headers["content-type"].startswith("application/json"), body
     if r.status_code >= 400:
         assert set(r.json()["error"]) >= {"code", "message"}
     if not visible and spec.kind != "create":
@@ -358,6 +600,15 @@ def test_matrix(world: World, route: tuple[str, str], distribution: str, caller:
         expected = {201} if CALLERS[caller] in (Tier.COORDINATOR, Tier.MEMBER) else {403}
     elif spec.kind == "admin":
         expected = {200, 201} if caller == "hub" else {403}
+    elif spec.kind == "own":
+        expected = {spec.status} if caller == "own" else {404}
+    elif spec.kind == "incident":
+        expected = {200} if visible and distribution != "owner" else {404}
+    elif spec.kind == "incident_write":
+        if caller != "hub":
+            expected = {403}
+        else:
+            expected = {spec.status} if visible else {404}
     else:
         raise AssertionError(f"unknown kind {spec.kind}")
     assert r.status_code in expected, f"{method} {url} as {caller}: {r.status_code} {body}"
