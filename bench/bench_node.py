@@ -14,7 +14,8 @@ Flow:
    time; requests/s and latency percentiles. Lookups: half near-duplicates of ``known`` entries
    (0–20 bits flipped, so they match), half fresh hashes; single (``GET /v1/match/signal``) and
    batches of ``BATCH`` (``POST /v1/match/signals``). Uploads: ``POST /v1/match`` of 1 MP JPEGs,
-   half of them in ``known``.
+   half of them in ``known``. Beside each rate, the server's CPU time per request (from /proc):
+   on a machine shared with other work the rate drops, but that cost barely moves.
 4. Memory: the server's RSS before, during and after 100k lookups with an index update (1,000
    entries added to ``known`` in the store, applied by the node's change-log follower) after each
    tenth of them.
@@ -237,6 +238,7 @@ class Bench:
                 }
             )
         )
+        cpu_before = self.cpu_s()
         out = subprocess.run(
             [sys.executable, "-m", "bench.bench_node", "load", str(spec)],
             check=True,
@@ -244,10 +246,19 @@ class Bench:
             text=True,
         ).stdout
         result: dict[str, Any] = json.loads(out)
+        result["server_cpu_s"] = self.cpu_s() - cpu_before
         bad = {s: c for s, c in result["statuses"].items() if s != "200"}
         if bad:
             raise RuntimeError(f"non-200 answers under load: {bad}")
         return result
+
+    def cpu_s(self) -> float:
+        """CPU seconds the server processes (the uvicorn parent and its workers) have used."""
+        total = 0
+        for pid in [self.server.pid, *_children(self.server.pid)]:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+        return total / os.sysconf("SC_CLK_TCK")
 
     def rss_mb(self) -> float:
         """The server processes' resident memory, MB (the uvicorn parent and its workers)."""
@@ -379,9 +390,10 @@ def _rate(results: list[dict[str, Any]], per_request: int = 1) -> tuple[str, flo
     med = statistics.median(rates)
     p50 = statistics.median(r["p50_ms"] for r in results)
     p99 = statistics.median(r["p99_ms"] for r in results)
+    cpu_ms = 1000 * sum(r["server_cpu_s"] for r in results) / sum(r["count"] for r in results)
     return (
         f"{med:,.0f} ({min(rates):,.0f}–{max(rates):,.0f}, n={len(rates)}); "
-        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms; server CPU {cpu_ms:.2f} ms/request",
         med,
     )
 
@@ -569,7 +581,9 @@ def run(index_size: int = 10_000_000, workers_at: int = 1_000_000) -> str:
             f"Start-up with the {_size(index_size)}-hash index (store load + top-up): "
             f"{start_s:.0f} s; RSS then {rss_start:,.0f} MB. Workers: each uvicorn worker is a "
             "process with its own copy of the index (memory × workers).",
-            md_table(["measure", "median (min–max); latency p50, p99", "goal", ""], rows),
+            md_table(
+                ["measure", "median (min–max); latency p50, p99; server CPU", "goal", ""], rows
+            ),
             f"### Memory over {RSS_LOOKUPS:,} lookups and {RSS_UPDATES} index updates",
             f"{_size(index_size)}-hash index, one worker. Lookups in batches of {BATCH} "
             f"(`POST /v1/match/signals`, 4 connections); after each tenth, an update adds "

@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, Gauge
+from starlette.concurrency import run_in_threadpool
 
 from tessera.errors import Forbidden, NotFound
 from tessera.services.access import Principal, may_administer, may_see
@@ -76,6 +77,15 @@ class Node:
             raise NotFound(f"no bank named {name!r}")
         return bank
 
+    def cached_visible_bank(self, who: Principal, name: str) -> Bank | None:
+        """``visible_bank(..., cached=True)`` from memory alone; None when not cached now."""
+        hit = self._banks.get(name)
+        if hit is None or hit[0] <= time.monotonic():
+            return None
+        if hit[1] is None or not may_see(who, hit[1]):
+            raise NotFound(f"no bank named {name!r}")
+        return hit[1]
+
     def _stored_bank(self, name: str) -> Bank | None:
         try:
             return self.store.get_bank(name)
@@ -107,14 +117,22 @@ NodeDep = Annotated[Node, Depends(get_node)]
 _bearer = HTTPBearer(auto_error=False, description="A token from `tessera token create`.")
 
 
-def current_org(
+async def current_org(
     node: NodeDep,
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The calling organisation, from its bearer token (its use is counted for the audit log)."""
+    """The calling organisation, from its bearer token (its use is counted for the audit log).
+
+    Answered in the event loop from the token cache; a miss (or a due ``last_used_at`` write)
+    goes to a worker thread, as it reads or writes the database.
+    """
     route = getattr(request.scope.get("route"), "path", "")
-    return node.tokens.resolve(credentials.credentials if credentials else None, route)
+    presented = credentials.credentials if credentials else None
+    who = node.tokens.resolve_cached(presented, route)
+    if who is None:
+        who = await run_in_threadpool(node.tokens.resolve, presented, route)
+    return who
 
 
 CurrentOrg = Annotated[Principal, Depends(current_org)]

@@ -6,10 +6,12 @@ Flow:
 2. ``refresh`` applies the changes after that position (idempotently: adding an id that is there
    replaces it), so an entry is matchable as soon as a refresh runs after its commit; ``follow``
    runs refresh on a background thread every ``follow_interval_s``;
-3. ``match`` queries each signal's index at the widest threshold any bank uses for its type,
-   resolves hits to entries and banks in the store, and keeps the hits within each bank's own
-   threshold. A query may carry a transform name (dihedral matching queries 8 variants of a PDQ
-   hash); the best distance per matched signal wins;
+3. ``match`` is ``find`` then ``resolve``: ``find`` queries each signal's index at the widest
+   threshold any bank uses for its type (memory only; most lookups of fresh content end here,
+   and an async caller runs it in its event loop); ``resolve`` looks the hits up in the store
+   (entries and banks as they are now) and keeps those within each bank's own threshold. A query
+   may carry a transform name (dihedral matching queries 8 variants of a PDQ hash); the best
+   distance per matched signal wins;
 4. the template guard: a match of a signal type that another type ``verifies`` (``pdq_orb``
    verifies ``pdq``) is checked against the entry's signal of the verifying type, when the query
    has one too; if every such query contradicts it, the match is kept but ``demoted``, with the
@@ -29,7 +31,7 @@ from tessera.index.base import SignalIndex
 from tessera.services.hashing import HashResult, split_by_quality
 from tessera.signals.base import Signal, SignalType
 from tessera.signals.registry import all_signal_types
-from tessera.store.records import Bank, Change, ChangeKind, EntryStatus
+from tessera.store.records import Bank, Change, ChangeKind, EntryStatus, SignalOwner
 from tessera.store.repository import Store
 from tessera.store.tables import value_key
 
@@ -43,6 +45,9 @@ class Query:
     signal: Signal
     transform: str | None = None
 
+
+Hits = dict[int, tuple[int, Query, Mapping[str, Any] | None]]
+"""Index hits of one lookup: signal id -> (best distance, the query that found it, detail)."""
 
 LONG_VALUE = 256
 """Signal values longer than this many characters (audio and video fingerprints) are printed as a
@@ -147,13 +152,16 @@ class Matcher:
         """Apply every change committed since the last refresh; returns how many were applied."""
         applied = 0
         while True:
+            # Read outside the lock: lookups wait only while changes are applied, not read.
+            changes = self.store.changes_after(self.cursor, page)
             with self._lock:
-                changes = self.store.changes_after(self.cursor, page)
                 for change in changes:
+                    if change.seq <= self.cursor:
+                        continue  # applied meanwhile (a concurrent refresh or a reload)
                     if self._apply(change):
                         return applied + 1  # a full reload happened; it covers the rest
                     self.cursor = change.seq
-                applied += len(changes)
+                    applied += 1
             if len(changes) < page:
                 return applied
 
@@ -232,6 +240,11 @@ class Matcher:
         )
         return min(widest, signal_type.max_threshold)
 
+    def has_signals(self, signal_type: str) -> bool:
+        """Whether the index of a type holds any signal (else nothing of that type can match)."""
+        index = self._indexes.get(signal_type)
+        return index is not None and len(index) > 0
+
     def match(
         self,
         queries: Sequence[Query],
@@ -243,7 +256,25 @@ class Matcher:
 
         ``visible``, when given, keeps only banks it accepts (the caller's access policy).
         """
-        with self._lock:
+        hits = self.find(queries, banks, visible=visible)
+        return self.resolve(queries, hits or {}, banks, visible=visible)
+
+    def find(
+        self,
+        queries: Sequence[Query],
+        banks: Collection[str] | None = None,
+        *,
+        visible: Callable[[Bank], bool] | None = None,
+        wait: bool = True,
+    ) -> Hits | None:
+        """The index hits of the queries, from memory alone (step 1 of ``match``).
+
+        NotFound names a bank this matcher does not know. With ``wait=False``, None instead of
+        waiting while a refresh holds the indexes (an event loop must not block on it).
+        """
+        if not self._lock.acquire(blocking=wait):
+            return None
+        try:
             candidates = [
                 b for b in self._banks.values() if b.enabled and (visible is None or visible(b))
             ]
@@ -253,18 +284,61 @@ class Matcher:
                     if name not in known:
                         raise NotFound(f"no bank named {name!r}")
                 candidates = [b for b in candidates if b.name in banks]
-            hits: dict[int, tuple[int, Query, Mapping[str, Any] | None]] = {}
+            hits: Hits = {}
+            if not candidates:
+                return hits
             for query in queries:
                 signal_type = self.signal_types.get(query.signal.type)
                 index = self._indexes.get(query.signal.type)
-                if signal_type is None or index is None or not candidates:
+                if signal_type is None or index is None:
                     continue
                 radius = self._radius(signal_type, candidates)
                 for hit in index.query(query.signal.value, radius):
                     best = hits.get(hit.id)
                     if best is None or hit.distance < best[0]:
                         hits[hit.id] = (hit.distance, query, hit.detail)
-        owners = self.store.resolve_signals(hits)
+            return hits
+        finally:
+            self._lock.release()
+
+    def resolve(
+        self,
+        queries: Sequence[Query],
+        hits: Hits,
+        banks: Collection[str] | None = None,
+        *,
+        visible: Callable[[Bank], bool] | None = None,
+    ) -> list[Match]:
+        """Hits resolved through the store (step 2 of ``match``): kept when the entry and its
+        bank, as they are now, are live, wanted, accepted by ``visible`` and within threshold."""
+        if not hits:
+            return []
+        return self._matches(queries, hits, self.store.resolve_signals(hits), banks, visible)
+
+    def match_each(
+        self,
+        queries: Sequence[Query],
+        banks: Collection[str] | None = None,
+        *,
+        visible: Callable[[Bank], bool] | None = None,
+    ) -> list[list[Match]]:
+        """``match`` of each query on its own, in order, with one store read for all their hits."""
+        found = [self.find([q], banks, visible=visible) or {} for q in queries]
+        wanted = {signal_id for hits in found for signal_id in hits}
+        owners = self.store.resolve_signals(wanted) if wanted else {}
+        return [
+            self._matches([q], hits, owners, banks, visible) if hits else []
+            for q, hits in zip(queries, found, strict=True)
+        ]
+
+    def _matches(
+        self,
+        queries: Sequence[Query],
+        hits: Hits,
+        owners: Mapping[int, SignalOwner],
+        banks: Collection[str] | None,
+        visible: Callable[[Bank], bool] | None,
+    ) -> list[Match]:
         matches: list[Match] = []
         for signal_id, (distance, query, detail) in hits.items():
             owner = owners.get(signal_id)

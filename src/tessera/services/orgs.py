@@ -12,6 +12,10 @@ Resolving a presented token:
    ever be lowered), sharing groups; ``last_used_at`` is written at most once a minute;
 4. tell ``on_use`` (if set) of the use: ``(prefix, org, route)``, in memory only (the audit log's
    ``TokenUseRecorder`` counts uses and writes them in batches; no database write per request).
+
+``resolve_cached`` is the same check answered from memory alone, or None when it would need the
+database (a cache miss, or ``last_used_at`` is due): an async caller answers most requests in its
+event loop and sends only those few to a worker thread (``resolve``).
 """
 
 from __future__ import annotations
@@ -96,6 +100,16 @@ def issue_token(
     return IssuedToken(secret, info)
 
 
+def _prefix(presented: str | None) -> str:
+    """The public prefix of a well-formed token; Unauthenticated for a missing or malformed one."""
+    if not presented:
+        raise Unauthenticated("a token is required: send 'Authorization: Bearer <token>'")
+    parsed = TOKEN.match(presented)
+    if parsed is None:
+        raise Unauthenticated("malformed token")
+    return parsed.group(1)
+
+
 TokenUse = Callable[[str, str, str], None]
 """Told of each resolved token: (prefix, organisation, route template); must not block."""
 
@@ -132,24 +146,50 @@ class TokenAuthority:
 
         ``route`` (the route template, e.g. ``/v1/banks/{bank}``) is passed on to ``on_use``.
         """
-        if not presented:
-            raise Unauthenticated("a token is required: send 'Authorization: Bearer <token>'")
-        parsed = TOKEN.match(presented)
-        if parsed is None:
-            raise Unauthenticated("malformed token")
-        prefix = parsed.group(1)
+        prefix = _prefix(presented)
         credential, groups = self._lookup(prefix)
+        principal = self._admit(presented, prefix, credential, groups)
+        self._touch(prefix)
+        return self._used(principal, prefix, route)
+
+    def resolve_cached(self, presented: str | None, route: str = "") -> Principal | None:
+        """``resolve`` from memory alone; None when that needs the database (then call it).
+
+        Refusals that need no database (no token, malformed, known unknown or revoked) raise
+        Unauthenticated here as ``resolve`` would.
+        """
+        prefix = _prefix(presented)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(prefix)
+            touched = self._touched.get(prefix)
+        if cached is None or now - cached[0] >= self.cache_s:
+            return None
+        principal = self._admit(presented, prefix, cached[1], cached[2])
+        if touched is None or now - touched >= TOUCH_INTERVAL_S:
+            return None  # last_used_at is due: a database write, off the caller's loop
+        return self._used(principal, prefix, route)
+
+    def _admit(
+        self,
+        presented: str | None,
+        prefix: str,
+        credential: TokenCredential | None,
+        groups: frozenset[str],
+    ) -> Principal:
         expected = credential.secret_hash if credential else _digest("no such token")
-        valid = hmac.compare_digest(expected, _digest(presented))
+        valid = hmac.compare_digest(expected, _digest(presented or ""))
         if credential is None or not valid:
             raise Unauthenticated("unknown token")
         if credential.token.revoked_at is not None:
             raise Unauthenticated("this token has been revoked")
-        self._touch(prefix)
-        if self.on_use is not None:
-            self.on_use(prefix, credential.token.org, route)
         scopes = frozenset(credential.token.scopes) & TIER_SCOPES[credential.tier]
         return Principal(credential.token.org, credential.tier, scopes, groups, prefix)
+
+    def _used(self, principal: Principal, prefix: str, route: str) -> Principal:
+        if self.on_use is not None:
+            self.on_use(prefix, principal.org, route)
+        return principal
 
     def _touch(self, prefix: str) -> None:
         now = time.monotonic()

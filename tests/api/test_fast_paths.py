@@ -1,0 +1,176 @@
+"""The fast paths of the node: tokens from memory, lookups in the event loop, answers written as
+JSON directly, batches resolved in one store read, uploads hashing only the types that can match —
+each answering exactly as the slow path does (on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from functools import partial
+
+import httpx
+import pytest
+
+from tessera.api.schemas import BatchMatchOut, MatchesOut
+from tessera.api.uploads import hash_bytes
+from tessera.errors import Unauthenticated
+from tessera.services.access import may_see
+from tessera.services.matching import Query
+from tessera.services.orgs import TokenAuthority, issue_token
+from tessera.settings import Settings
+from tessera.signals.base import Signal
+from tessera.store import Store
+from tessera.store.orgs import OrgStore
+from tessera.store.records import NewEntry, Tier
+from tests.api.conftest import RunningNode, jpeg
+
+PDQ = "f" * 32 + "0" * 32
+NEAR = "e" + "f" * 31 + "0" * 32  # 1 bit away
+FAR = "0" * 32 + "f" * 32
+MD5 = "0123456789abcdef0123456789abcdef"
+
+
+def _bank(running: RunningNode, name: str, distribution: str) -> None:
+    store = running.node.store
+    store.create_bank(name, owner_org="hub", distribution=distribution)
+    entry = NewEntry(signals=(Signal("pdq", PDQ, 100), Signal("md5", MD5)), labels=("x",))
+    store.add_entries(name, [entry])
+    running.node.matcher.refresh()
+
+
+def test_lookups_answer_as_the_documented_models(running: RunningNode) -> None:
+    _bank(running, "shared", "members")
+    _bank(running, "mine", "owner")
+    c = running.client
+    for org, banks in [("hub", {"shared", "mine"}), ("m1", {"shared"}), ("p1", set())]:
+        r = c.get(
+            "/v1/match/signal", headers=running.as_(org), params={"type": "pdq", "value": NEAR}
+        )
+        assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+        body = r.json()
+        assert MatchesOut.model_validate(body).model_dump(mode="json") == body
+        assert {m["bank"] for m in body["matches"]} == banks
+        assert body["signal"] == {"type": "pdq", "value": NEAR, "quality": None}
+        # The slow path (the matcher's own answer, through the model) says the same.
+        who = running.node.tokens.resolve(running.orgs.tokens[org])
+        slow = running.node.matcher.match(
+            [Query(Signal("pdq", NEAR))], visible=partial(may_see, who)
+        )
+        expected = MatchesOut.model_validate(
+            {"matches": [m.as_json() for m in slow], "signal": body["signal"]}
+        )
+        assert expected.model_dump(mode="json") == body
+    fresh = c.get(
+        "/v1/match/signal", headers=running.as_("hub"), params={"type": "pdq", "value": FAR}
+    )
+    assert fresh.json() == {
+        "matches": [],
+        "name": None,
+        "signal": {"type": "pdq", "value": FAR, "quality": None},
+    }
+    hidden = c.get(
+        "/v1/match/signal",
+        headers=running.as_("m1"),
+        params={"type": "pdq", "value": NEAR, "bank": "mine"},
+    )
+    assert hidden.status_code == 404
+    named = c.get(
+        "/v1/match/signal",
+        headers=running.as_("m1"),
+        params={"type": "pdq", "value": NEAR, "bank": "shared"},
+    )
+    assert [m["bank"] for m in named.json()["matches"]] == ["shared"]
+
+
+def test_a_batch_answers_as_its_single_lookups(running: RunningNode) -> None:
+    _bank(running, "shared", "members")
+    _bank(running, "other", "members")
+    c = running.client
+    m1 = running.as_("m1")
+    values = [NEAR, FAR, PDQ]
+    body = {
+        "signals": [{"type": "pdq", "value": v} for v in values] + [{"type": "md5", "value": MD5}]
+    }
+    r = c.post("/v1/match/signals", headers=m1, json=body)
+    assert r.status_code == 200
+    batch = r.json()
+    assert BatchMatchOut.model_validate(batch).model_dump(mode="json") == batch
+    singles = [c.get("/v1/match/signal", headers=m1, params=s).json() for s in body["signals"]]
+    assert batch["results"] == singles
+    assert [len(x["matches"]) for x in batch["results"]] == [2, 0, 2, 2]
+
+
+def test_tokens_are_answered_from_memory_and_revoked_at_once(store: Store) -> None:
+    orgs = OrgStore(store.db)
+    orgs.create_org("m1", Tier.MEMBER)
+    secret = issue_token(orgs, "m1", ["match"]).secret
+    uses: list[tuple[str, str, str]] = []
+    tokens = TokenAuthority(orgs, 60.0, on_use=lambda *use: uses.append(use))
+    assert tokens.resolve_cached(secret, "/v1/me") is None  # not cached yet: needs the database
+    who = tokens.resolve(secret, "/v1/me")
+    again = tokens.resolve_cached(secret, "/v1/match/signal")
+    assert again == who
+    prefix = secret.split("_")[1]
+    assert uses == [(prefix, "m1", "/v1/me"), (prefix, "m1", "/v1/match/signal")]
+    for bad in (None, "", "Bearer x", secret[:-1]):
+        with pytest.raises(Unauthenticated):
+            tokens.resolve_cached(bad)
+    assert len(uses) == 2  # a refused token is not a use
+    tokens.revoke(prefix)
+    assert tokens.resolve_cached(secret) is None
+    with pytest.raises(Unauthenticated, match="revoked"):
+        tokens.resolve(secret)
+    with pytest.raises(Unauthenticated, match="revoked"):
+        tokens.resolve_cached(secret)  # now cached as revoked: refused from memory
+
+
+def test_a_busy_matcher_does_not_stall_the_event_loop(running: RunningNode) -> None:
+    _bank(running, "shared", "members")
+    answers: list[httpx.Response] = []
+    params = {"type": "pdq", "value": NEAR}
+    headers = running.as_("m1")
+    running.client.get("/v1/match/signal", headers=headers, params=params)  # warm the caches
+
+    def lookup() -> None:
+        with httpx.Client(base_url=running.url, timeout=30) as client:
+            answers.append(client.get("/v1/match/signal", headers=headers, params=params))
+
+    lock = running.node.matcher._lock  # as a refresh applying changes holds it
+    with lock:
+        waiting = threading.Thread(target=lookup)
+        waiting.start()
+        time.sleep(0.3)
+        assert not answers  # the lookup waits for the matcher, on a worker thread ...
+        started = time.monotonic()
+        assert running.client.get("/healthz").status_code == 200  # ... not in the event loop
+        assert time.monotonic() - started < 0.25
+    waiting.join(timeout=10)
+    assert [len(a.json()["matches"]) for a in answers] == [1]
+
+
+def test_uploads_hash_only_the_types_an_index_holds(running: RunningNode) -> None:
+    image = jpeg(3)
+    settings = Settings()
+    every = {s.type for s in hash_bytes(image, "a.jpg", settings, keep_content=False).signals}
+    assert {"pdq", "pdq_orb", "md5"} <= every
+    some = hash_bytes(image, "a.jpg", settings, keep_content=False, only=lambda t: t == "pdq")
+    assert [s.type for s in some.signals] == ["pdq"]
+
+    # A bank holding the image's PDQ only: the upload matches it by PDQ (no pdq_orb computed).
+    pdq = some.signals[0]
+    store = running.node.store
+    store.create_bank("photos", owner_org="hub", distribution="members")
+    store.add_entries("photos", [NewEntry(signals=(pdq,))])
+    running.node.matcher.refresh()
+    assert running.node.matcher.has_signals("pdq")
+    assert not running.node.matcher.has_signals("pdq_orb")
+    r = running.client.post(
+        "/v1/match", headers=running.as_("m1"), files={"file": ("q.jpg", image)}
+    )
+    assert r.status_code == 200
+    body = r.json()
+    assert MatchesOut.model_validate(body).model_dump(mode="json") == body
+    assert [(m["bank"], m["signal_type"], m["distance"]) for m in body["matches"]] == [
+        ("photos", "pdq", 0)
+    ]
+    assert body["name"] == "q.jpg" and body["signal"] is None
