@@ -158,6 +158,15 @@ class Settings(BaseSettings):
     port: int = Field(
         default=8000, ge=0, le=65535, description="TCP port `tessera serve` listens on."
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description=(
+            "Processes `tessera serve` runs on the port; each holds its own copy of the match "
+            "index (memory x workers), and one of them runs the background jobs."
+        ),
+    )
     max_upload_bytes: int = Field(
         default=64 * 1024 * 1024,
         gt=0,

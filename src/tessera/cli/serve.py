@@ -6,13 +6,17 @@ the command that issues its first token; no secret is ever printed or logged her
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Protocol
+from typing import IO, Annotated, Protocol
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 
 from tessera import web
 from tessera.api import create_app
@@ -25,7 +29,7 @@ from tessera.services.orgs import ensure_node_org
 from tessera.services.periodic import Periodic
 from tessera.services.sync import SyncLoop
 from tessera.settings import Settings, load_settings
-from tessera.store import Store
+from tessera.store import Store, open_store
 from tessera.store.orgs import OrgStore
 
 
@@ -69,6 +73,63 @@ def background_jobs(store: Store, settings: Settings) -> list[Job]:
     ]
 
 
+class JobsLock:
+    """An exclusive lock file per store: of several worker processes serving one node, the one
+    holding it runs the background jobs (the others serve requests only). The operating system
+    releases it when its process ends, so a restarted worker can take it over."""
+
+    def __init__(self, folder: Path, database_url: str) -> None:
+        key = hashlib.sha256(database_url.encode()).hexdigest()[:16]
+        self.path = folder / f"jobs-{key}.lock"
+        self._file: IO[bytes] | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock if no other process holds it; whether this process now holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("ab")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
+    def release(self) -> None:
+        """Give the lock up."""
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+def node_app(settings: Settings, store: Store, lock: JobsLock | None = None) -> FastAPI:
+    """The node's app with the review pages, and the background jobs unless another worker
+    process holds ``lock``."""
+    runs_jobs = lock is None or lock.acquire()
+    jobs = background_jobs(store, settings) if runs_jobs else []
+
+    def stop(_node: object) -> None:
+        stop_all(jobs)
+        if lock is not None:
+            lock.release()
+
+    return create_app(
+        settings,
+        store=store,
+        extra_routers=[web.router],
+        on_startup=[lambda _node: start_all(jobs)],
+        on_shutdown=[stop],
+    )
+
+
+def worker_app() -> FastAPI:
+    """One of several worker processes (`serve --workers N`): settings from the environment."""
+    settings = load_settings()
+    store = open_store(settings)
+    return node_app(settings, store, JobsLock(settings.data_dir, settings.resolved_database_url()))
+
+
 def start_all(jobs: list[Job]) -> None:
     """Start the background jobs in order."""
     for job in jobs:
@@ -89,10 +150,16 @@ def serve(
     port: Annotated[
         int | None, typer.Option("--port", min=0, max=65535, help="Port (setting port).")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, max=64, help="Worker processes (setting workers)."),
+    ] = None,
     db_url: DbOption = None,
 ) -> None:
     """Run the HTTP node: the API under /v1, OpenAPI at /docs, /healthz, /readyz, /metrics."""
-    settings = load_settings(database_url=db_url or STATE.db_url, host=host, port=port)
+    settings = load_settings(
+        database_url=db_url or STATE.db_url, host=host, port=port, workers=workers
+    )
     store = STATE.store(db_url)
     orgs = OrgStore(store.db)
     created = ensure_node_org(orgs, settings.node_org)
@@ -111,14 +178,19 @@ def serve(
             markup=False,
             soft_wrap=True,
         )
-    jobs = background_jobs(store, settings)
-    app = create_app(
-        settings,
-        store=store,
-        extra_routers=[web.router],
-        on_startup=[lambda _node: start_all(jobs)],
-        on_shutdown=[lambda _node: stop_all(jobs)],
-    )
     base = f"http://{settings.host}:{settings.port}"
     err.print(f"Tessera node on {base}  (API docs: {base}/docs, review pages: {base}/web/)")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    run = {"host": settings.host, "port": settings.port, "log_level": "info", "access_log": False}
+    if settings.workers == 1:
+        uvicorn.run(node_app(settings, store), **run)  # type: ignore[arg-type]
+        return
+    # Each worker process opens the store and builds its index itself, from these settings.
+    store.db.dispose()
+    os.environ["TESSERA_DATABASE_URL"] = settings.resolved_database_url()
+    err.print(f"{settings.workers} worker processes, each with its own match index")
+    uvicorn.run(
+        "tessera.cli.serve:worker_app",
+        factory=True,
+        workers=settings.workers,
+        **run,  # type: ignore[arg-type]
+    )
