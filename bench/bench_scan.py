@@ -173,8 +173,8 @@ def _throughput(settings: Settings, folder: Path, warm: Path, videos: Path | Non
     if video_rows:
         text += (
             f"\nVideo: {len(VIDEO_CLIPS)} clips of ../shared/data/videos, {minutes * 60:.0f} s of "
-            "media, hashed at the default 30 frames/s (vPDQ), with digests. Meta's `vpdq` package "
-            "(python-threatexchange's video hasher) is not installed here, so it has no row.\n\n"
+            "media, hashed at the default 30 frames/s (vPDQ), with digests. Video hashing itself "
+            "is compared with Meta's `vpdq` in the video benchmark (`python -m bench video`).\n\n"
             + md_table(["scanner", "video minutes/s"], video_rows)
             + "\n"
         )
