@@ -70,7 +70,7 @@ def test_review_a_case_with_the_keyboard(
     revealed = page.locator("#preview-frame").screenshot(path=str(tmp_path / "revealed.png"))
     blurred_sharpness, blurred_colour = looks(blurred)
     revealed_sharpness, revealed_colour = looks(revealed)
-    assert blurred_sharpness < 0.1 * revealed_sharpness, (blurred_sharpness, revealed_sharpness)
+    assert blurred_sharpness < 0.05 * revealed_sharpness, (blurred_sharpness, revealed_sharpness)
     assert blurred_colour < 3 < 30 < revealed_colour, (blurred_colour, revealed_colour)
     assert page.locator("#reveal").get_attribute("aria-pressed") == "true"
 

@@ -180,9 +180,10 @@ def serve(
         )
     base = f"http://{settings.host}:{settings.port}"
     err.print(f"Tessera node on {base}  (API docs: {base}/docs, review pages: {base}/web/)")
-    run = {"host": settings.host, "port": settings.port, "log_level": "info", "access_log": False}
+    host, port = settings.host, settings.port
     if settings.workers == 1:
-        uvicorn.run(node_app(settings, store), **run)  # type: ignore[arg-type]
+        app = node_app(settings, store)
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
         return
     # Each worker process opens the store and builds its index itself, from these settings.
     store.db.dispose()
@@ -192,5 +193,8 @@ def serve(
         "tessera.cli.serve:worker_app",
         factory=True,
         workers=settings.workers,
-        **run,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
     )

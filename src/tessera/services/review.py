@@ -197,7 +197,7 @@ def _open_case(
         or not fresh
     )
     if existing is not None and reuse:
-        case_id = existing.id
+        case_id, case_uuid = existing.id, existing.uuid
         added = cases.add_matches(conn, case_id, new)
         if added:
             audit.append(
@@ -240,7 +240,6 @@ def _open_case(
         mime, data = preview
         expires = now + timedelta(days=settings.review_retention_days)
         cases.put_media(conn, case_id, mime, data, expires)
-    case_uuid = cases.fetch_uuid(conn, case_id)
     queued: list[str] = []
     for bank, p in shadow:
         queued.append(
