@@ -37,7 +37,8 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def ray_instance() -> Iterator[Any]:
     """One small local Ray instance for the module."""
-    ray = pytest.importorskip("ray")
+    import ray  # a test dependency (the `test` extra): missing is a failure, not a skip
+
     for attempt in range(1, STARTS + 1):
         try:
             ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
