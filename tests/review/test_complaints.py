@@ -177,6 +177,53 @@ def test_a_not_violating_decision_goes_back_to_decided(store: Store, settings: S
     assert case.state is CaseState.DECIDED
 
 
+def _decide(store: Store, case_uuid: str, decision: Decision) -> review.Decided:
+    return review.decide(
+        store,
+        Settings(),
+        org="m1",
+        case_uuid=case_uuid,
+        decision=decision,
+        actor="rev2",
+        note="looked again",
+        withhold_feedback=True,
+    )
+
+
+def test_deciding_the_reopened_case_in_the_queue_answers_the_complaint(
+    store: Store, settings: Settings
+) -> None:
+    case_uuid, _entry = _case(store)
+    complaint = _file(store, settings, case_uuid)
+    # Escalating is not an answer: the complaint stays open.
+    assert _decide(store, case_uuid, Decision.ESCALATE).case.state is CaseState.REOPENED
+    assert complaints.get(store.db, "m1", complaint.uuid).state is ComplaintState.OPEN
+    decided = _decide(store, case_uuid, Decision.NOT_VIOLATING)
+    assert decided.case.state is CaseState.RESTORED
+    assert decided.case.deadline is None
+    assert [actions.get_action(store.db, "m1", a).kind for a in decided.actions] == ["restore"]
+    answered = complaints.get(store.db, "m1", complaint.uuid)
+    assert answered.state is ComplaintState.UPHELD
+    assert (answered.decided_by, answered.outcome_note) == ("rev2", "looked again")
+    records = audit.list_records(store.db, subject=f"complaint:{complaint.uuid}")
+    assert [r.kind for r in records] == ["complaint.filed", "complaint.upheld"]
+    with pytest.raises(Conflict):
+        complaints.uphold(store, org="m1", complaint_uuid=complaint.uuid, actor="rev")
+
+
+def test_a_violating_decision_in_the_queue_rejects_the_complaint(
+    store: Store, settings: Settings
+) -> None:
+    case_uuid, _entry = _case(store)
+    complaint = _file(store, settings, case_uuid)
+    decided = _decide(store, case_uuid, Decision.VIOLATING)
+    assert decided.case.state is CaseState.ACTIONED
+    assert decided.actions == []  # the content is still down
+    assert complaints.get(store.db, "m1", complaint.uuid).state is ComplaintState.REJECTED
+    # A new complaint may follow.
+    assert _file(store, settings, case_uuid).state is ComplaintState.OPEN
+
+
 def test_complaints_need_a_decided_case(store: Store, settings: Settings) -> None:
     case_uuid, _entry = _case(store, decision=None)
     with pytest.raises(Conflict):

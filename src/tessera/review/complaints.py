@@ -13,7 +13,9 @@ the content. The flow:
    case is ``decided`` not violating. Then, unless withheld, each matched entry's bank owner gets
    the organisation's ``false_positive`` opinion (after the commit, as a decision's feedback);
 3. ``reject``: the decision stands. The case goes back to ``actioned`` (its content is down) or
-   ``decided``, and the reason is noted on the complaint and on the case.
+   ``decided``, and the reason is noted on the complaint and on the case;
+4. or a reviewer decides the reopened case in the queue (``services.review.decide``), which
+   answers the complaint the same way: ``violating`` rejects it, any other decision upholds it.
 
 Each step is one write transaction with its audit rows.
 """
@@ -23,7 +25,6 @@ from __future__ import annotations
 import uuid as uuidlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,7 +33,7 @@ from sqlalchemy.engine import Connection, Row
 from tessera.errors import Conflict, InputError, NotFound
 from tessera.review import actions, audit, cases
 from tessera.review.orders import UUID_SHAPE, check_id, check_text, check_time
-from tessera.review.records import ActionKind, Case, CaseState, Decision
+from tessera.review.records import ActionKind, Case, CaseState, ComplaintState, Decision
 from tessera.services.review import OpinionCheck, content_down, give_opinions
 from tessera.settings import Settings
 from tessera.store.db import Database, as_utc, utcnow
@@ -43,14 +44,6 @@ from tessera.store.review_tables import complaints
 
 COMPLAINABLE = (CaseState.DECIDED, CaseState.ACTIONED)
 """States of a case a complaint may contest: a decision was taken on it."""
-
-
-class ComplaintState(StrEnum):
-    """Where a complaint is."""
-
-    OPEN = "open"
-    UPHELD = "upheld"
-    REJECTED = "rejected"
 
 
 @dataclass(frozen=True, slots=True)

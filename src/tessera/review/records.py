@@ -63,6 +63,14 @@ class ActionState(StrEnum):
     SHADOW = "shadow"
 
 
+class ComplaintState(StrEnum):
+    """Where a complaint is."""
+
+    OPEN = "open"
+    UPHELD = "upheld"
+    REJECTED = "rejected"
+
+
 OPEN_STATES = (CaseState.OPEN, CaseState.REOPENED)
 """States in which a case waits for a reviewer (the review queue)."""
 

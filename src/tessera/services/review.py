@@ -32,6 +32,7 @@ from tessera.review.records import (
     ActionKind,
     Case,
     CaseState,
+    ComplaintState,
     Decision,
     Exemption,
     MatchMode,
@@ -44,6 +45,7 @@ from tessera.store.db import utcnow
 from tessera.store.records import Bank, Verdict
 from tessera.store.repository import Store
 from tessera.store.review_tables import actions as actions_table
+from tessera.store.review_tables import complaints as complaints_table
 
 SOURCES = ("match", "scan", "retro_hunt", "removal_order")
 
@@ -355,6 +357,9 @@ def decide(
         elif down:
             queued.append(_queue(conn, case, ActionKind.RESTORE, org))
             state = CaseState.RESTORED
+        answered = decision is not Decision.ESCALATE and _answer_complaint(
+            conn, case, decision, actor, note.strip()
+        )
         cases.touch(
             conn,
             case.id,
@@ -365,6 +370,7 @@ def decide(
             decided_at=now,
             withhold_feedback=withhold_feedback,
             automated_decision=False,
+            **({"deadline": None} if answered else {}),
         )
         if note.strip():
             cases.add_note(conn, case.id, actor, note)
@@ -391,6 +397,38 @@ def decide(
         feedback=feedback,
         feedback_errors=errors,
     )
+
+
+def _answer_complaint(
+    conn: Connection, case: Case, decision: Decision, actor: str, note: str
+) -> bool:
+    """Close the case's open complaint with the reviewer's decision; whether there was one.
+
+    A complaint reopens its case into the review queue; a reviewer who decides it there answers
+    the complaint: content left up or restored upholds it, content found violating rejects it.
+    """
+    c = complaints_table.c
+    open_one = conn.execute(
+        sa.select(c.uuid).where(c.case_id == case.id, c.state == ComplaintState.OPEN.value)
+    ).scalar()
+    if open_one is None:
+        return False
+    state = ComplaintState.REJECTED if decision is Decision.VIOLATING else ComplaintState.UPHELD
+    outcome = note or f"case decided {decision.value}"
+    conn.execute(
+        complaints_table.update()
+        .where(c.uuid == open_one)
+        .values(state=state.value, decided_by=actor, decided_at=utcnow(), outcome_note=outcome)
+    )
+    audit.append(
+        conn,
+        org=case.org,
+        actor=actor,
+        kind=f"complaint.{state.value}",
+        subject=f"complaint:{open_one}",
+        detail={"case": case.uuid, "decision": decision.value, "via": "case.decided"},
+    )
+    return True
 
 
 def _queue(conn: Connection, case: Case, kind: ActionKind, org: str) -> str:
