@@ -345,6 +345,14 @@ class Settings(BaseSettings):
             "against new bank entries (retro-hunt), in seconds (0: never)."
         ),
     )
+    kept_signal_days: float = Field(
+        default=180,
+        ge=0,
+        description=(
+            "Days the signals kept of scanned content (`scan --keep-signals`) stay for retro-hunt; "
+            "then `tessera serve` deletes them (0: until `tessera kept forget`)."
+        ),
+    )
     audit_token_flush_s: float = Field(
         default=60.0,
         gt=0,

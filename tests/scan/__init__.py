@@ -49,19 +49,7 @@ def cli_url(database_url: tuple[str, str | None]) -> str:
 
 
 def cli_app() -> typer.Typer:
-    """The `tessera` app when it has the scan commands, else a small app that holds them."""
+    """The `tessera` app (imported in the subprocess)."""
     from tessera.cli import main
-    from tessera.cli import scan as scan_cli
-    from tessera.cli.context import STATE
 
-    if any(c.name == "scan" for c in main.app.registered_commands):
-        return main.app
-    app = typer.Typer(pretty_exceptions_enable=False)
-
-    @app.callback()
-    def _root() -> None:
-        STATE.reset(None)
-
-    app.command("scan")(scan_cli.scan)
-    app.command("retro-hunt")(scan_cli.retro_hunt)
-    return app
+    return main.app

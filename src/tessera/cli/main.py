@@ -42,6 +42,7 @@ app.add_typer(webhook.actions_app, name="actions")
 app.command("submit")(review.submit_command)
 app.command("scan")(scan.scan)
 app.command("retro-hunt")(scan.retro_hunt)
+app.add_typer(scan.kept_app, name="kept")
 app.command("serve")(serve.serve)
 app.command("sync")(peer.sync)
 

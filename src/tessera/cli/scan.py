@@ -19,10 +19,16 @@ from tessera.cli.context import STATE, DbOption, err, fail, out, reports_errors
 from tessera.scan.checkpoint import ScanJournal
 from tessera.scan.local import LocalBackend
 from tessera.scan.report import summary_json, write_report
+from tessera.scan.retention import forget_content, purge_kept
 from tessera.scan.retro import RetroHunter
 from tessera.scan.runner import Scanner
 from tessera.scan.source import open_source
 from tessera.scan.work import Backend
+
+kept_app = typer.Typer(
+    help="Signals kept of scanned content for retro-hunt: delete them early or past retention.",
+    no_args_is_help=True,
+)
 
 SHOWN_ERRORS = 20
 """Per-item errors printed after a scan (all of them are in the report)."""
@@ -151,3 +157,29 @@ def retro_hunt(db_url: DbOption = None) -> None:
         f"({done.new_kept} new), {done.routed} piece(s) of content routed, "
         f"{done.cases_opened} case(s) opened; at change {done.cursor}"
     )
+
+
+@kept_app.command("purge")
+@reports_errors
+def kept_purge(db_url: DbOption = None) -> None:
+    """Delete kept signals older than `kept_signal_days` (`tessera serve` does this hourly)."""
+    deleted = purge_kept(STATE.store(db_url), STATE.settings(db_url))
+    out.print(f"deleted {deleted} kept signal(s)")
+
+
+@kept_app.command("forget")
+@reports_errors
+def kept_forget(
+    content_ref: Annotated[str, typer.Argument(help="The content id the scan kept it under.")],
+    org: Annotated[
+        str | None, typer.Option(help="The organisation that kept it (default: node_org).")
+    ] = None,
+    db_url: DbOption = None,
+) -> None:
+    """Delete the signals kept of one piece of content (it was taken down or deleted)."""
+    settings = STATE.settings(db_url)
+    owner = org or settings.node_org
+    deleted = forget_content(
+        STATE.store(db_url), org=owner, content_ref=content_ref, actor=settings.node_org
+    )
+    out.print(f"deleted {deleted} kept signal(s) of {content_ref!r}")

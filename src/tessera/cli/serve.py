@@ -23,6 +23,7 @@ from tessera.api import create_app
 from tessera.cli.context import STATE, DbOption, err, reports_errors
 from tessera.review.delivery import DeliveryWorker
 from tessera.review.orders import OrderWatch
+from tessera.scan.retention import purge_kept
 from tessera.scan.retro import RetroHunter
 from tessera.services import review
 from tessera.services.orgs import ensure_node_org
@@ -57,19 +58,21 @@ class Job(Protocol):
     def stop(self) -> None: ...
 
 
-MEDIA_PURGE_INTERVAL_S = 3600.0
+RETENTION_INTERVAL_S = 3600.0
+"""How often `serve` deletes what is past its retention (review previews, kept signals)."""
 
 
 def background_jobs(store: Store, settings: Settings) -> list[Job]:
     """What `tessera serve` runs beside the API: sync with peers, webhook deliveries, the watch
     on removal orders' deadlines, retro-hunts of kept signals against new entries, and the
-    hourly deletion of content kept for review past its retention."""
+    hourly deletion of content kept for review, and of kept signals, past their retention."""
     return [
         SyncLoop(store, settings),
         DeliveryWorker(store.db, settings),
         OrderWatch(store.db, settings.order_watch_interval_s),
         RetroHunter(store, settings, interval_s=settings.retro_hunt_interval_s),
-        Periodic("media-purge", MEDIA_PURGE_INTERVAL_S, lambda: review.purge_expired_media(store)),
+        Periodic("media-purge", RETENTION_INTERVAL_S, lambda: review.purge_expired_media(store)),
+        Periodic("kept-purge", RETENTION_INTERVAL_S, lambda: purge_kept(store, settings)),
     ]
 
 
