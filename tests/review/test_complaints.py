@@ -10,8 +10,7 @@ import pytest
 
 from tessera.errors import Conflict, InputError, NotFound
 from tessera.review import actions, audit, cases, complaints
-from tessera.review.complaints import ComplaintState
-from tessera.review.records import CaseState, Decision, MatchMode
+from tessera.review.records import CaseState, ComplaintState, Decision, MatchMode
 from tessera.services import review
 from tessera.settings import Settings
 from tessera.signals.base import Signal

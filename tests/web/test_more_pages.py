@@ -16,8 +16,7 @@ import httpx
 import sqlalchemy as sa
 
 from tessera.review import actions, cases, complaints, incidents, policies
-from tessera.review.complaints import ComplaintState
-from tessera.review.records import ActionKind, CaseState, MatchMode
+from tessera.review.records import ActionKind, CaseState, ComplaintState, MatchMode
 from tessera.services.access import Principal
 from tessera.services.orgs import issue_token
 from tessera.store.db import utcnow

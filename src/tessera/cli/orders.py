@@ -24,9 +24,8 @@ from rich.table import Table
 from tessera.cli.context import STATE, DbOption, out, reports_errors
 from tessera.errors import InputError
 from tessera.review import complaints, incidents, orders
-from tessera.review.complaints import ComplaintState
 from tessera.review.orders import NotActionedReason, Order, OrderState
-from tessera.review.records import ActionKind
+from tessera.review.records import ActionKind, ComplaintState
 from tessera.services.access import TIER_SCOPES, Principal
 from tessera.store.orgs import OrgStore
 

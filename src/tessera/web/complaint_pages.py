@@ -25,8 +25,8 @@ from fastapi.responses import Response
 from tessera.api.deps import NodeDep
 from tessera.errors import InputError
 from tessera.review import cases, complaints
-from tessera.review.complaints import Complaint, ComplaintState
-from tessera.review.records import Case
+from tessera.review.complaints import Complaint
+from tessera.review.records import Case, ComplaintState
 from tessera.services.access import may_give_opinion, may_see
 from tessera.store.db import Database
 from tessera.store.records import Bank

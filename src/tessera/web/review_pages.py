@@ -33,13 +33,14 @@ from fastapi.responses import Response
 from tessera.api.deps import Node, NodeDep
 from tessera.errors import InputError, NotFound
 from tessera.review import actions, cases, complaints
-from tessera.review.complaints import COMPLAINABLE, ComplaintState
+from tessera.review.complaints import COMPLAINABLE
 from tessera.review.records import (
     OPEN_STATES,
     ActionKind,
     Case,
     CaseMatch,
     CaseState,
+    ComplaintState,
     Decision,
     Exemption,
 )

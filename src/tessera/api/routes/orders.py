@@ -26,10 +26,10 @@ from tessera.api.deps import ContributeOrg, CurrentOrg, NodeDep, ReviewOrg
 from tessera.api.errors import ERROR_RESPONSES
 from tessera.api.schemas import Strict
 from tessera.review import complaints, incidents, orders
-from tessera.review.complaints import Complaint, ComplaintState
+from tessera.review.complaints import Complaint
 from tessera.review.incidents import Incident
 from tessera.review.orders import NotActionedReason, Order, OrderState
-from tessera.review.records import ActionKind
+from tessera.review.records import ActionKind, ComplaintState
 from tessera.services.access import Principal, may_give_opinion
 from tessera.store.db import utcnow
 
