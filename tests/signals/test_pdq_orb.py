@@ -6,12 +6,20 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from tessera.errors import InvalidSignal, MediaError, MediaLimitExceeded
 from tessera.media.content import Content, MediaLimits
 from tessera.signals import local_features as lf
 from tessera.signals.pdq import PdqSignal
-from tessera.signals.pdq_orb import Parsed, PdqOrbSignal, compare, format_value, parse
+from tessera.signals.pdq_orb import (
+    STRICT_PDQ_BITS,
+    Parsed,
+    PdqOrbSignal,
+    compare,
+    format_value,
+    parse,
+)
 from tessera.testing import SignalTypeContract
 from tests.signals.pdq_orb_media import card, content, crop, framed, letterbox, photo
 
@@ -123,8 +131,6 @@ def test_mirror_variant_matches_a_flipped_copy() -> None:
 
 
 def test_flat_and_tiny_images_hash_without_features() -> None:
-    from PIL import Image
-
     for im in (Image.new("RGB", (200, 100), (40, 90, 200)), Image.new("L", (1, 1), 7)):
         value = _hash(im)
         assert len(parse(value).features) == 0
@@ -159,3 +165,47 @@ def test_mirror_variant_is_the_same_with_or_without_a_prior_decode() -> None:
     c = Content.from_bytes(data)
     PdqOrbSignal.hash_content(c)
     assert PdqOrbSignal.transformed(c) == fresh
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_mutual_neighbours_are_opencvs_cross_checked_matches(data: st.DataObject) -> None:
+    import cv2
+
+    rows_a, rows_b = data.draw(st.integers(1, 40)), data.draw(st.integers(1, 40))
+    # Few distinct bytes: many equal distances, so the tie-breaking is checked too.
+    alphabet = data.draw(st.lists(st.integers(0, 255), min_size=1, max_size=4))
+    byte = st.sampled_from(alphabet)
+    a = np.array(data.draw(st.lists(byte, min_size=32 * rows_a, max_size=32 * rows_a)), np.uint8)
+    b = np.array(data.draw(st.lists(byte, min_size=32 * rows_b, max_size=32 * rows_b)), np.uint8)
+    a, b = a.reshape(rows_a, 32), b.reshape(rows_b, 32)
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
+    expected = [
+        (m.queryIdx, m.trainIdx)
+        for m in matcher.match(a, b)
+        if m.distance <= lf.MAX_DESCRIPTOR_BITS
+    ]
+    query, train = lf.mutual_neighbours(a, b)
+    assert list(zip(query.tolist(), train.tolist(), strict=True)) == expected
+
+
+def test_a_third_size_copy_of_a_small_photo_matches() -> None:
+    small = photo(5, (256, 256))
+    third = small.resize((85, 85), Image.Resampling.BILINEAR)
+    comparison = compare(parse(_hash(third)), parse(_hash(small)))
+    assert comparison.distance <= PdqOrbSignal.default_threshold, comparison
+
+
+def test_a_close_pdq_outweighs_features_that_align_and_disagree() -> None:
+    a, b = parse(_hash(card(1, picture_side=48))), parse(_hash(card(2, picture_side=48)))
+    sibling = compare(a, b)
+    assert sibling.decided_by == "features"
+    assert sibling.distance > PdqOrbSignal.default_threshold
+    assert sibling.pdq_bits > STRICT_PDQ_BITS
+    # The same features with a PDQ within STRICT_PDQ_BITS (as a blurred zebra's copy has).
+    close = Parsed(f"{int(a.pdq, 16) ^ (2**STRICT_PDQ_BITS - 1):064x}", b.features)
+    comparison = compare(a, close)
+    assert comparison.pdq_bits == STRICT_PDQ_BITS
+    assert comparison.decided_by == "pdq"
+    assert comparison.distance <= PdqOrbSignal.default_threshold
+    assert comparison.verification.inliers >= sibling.verification.inliers // 2  # still aligned

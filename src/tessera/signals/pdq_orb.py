@@ -30,7 +30,8 @@ features decide:
 ``100 - inlier ratio %`` (``local_features.verify``), so a template sibling aligned on its layout
 but different in its picture and text is far. Otherwise (flat graphics, or no alignment, as after
 heavy blur) the trimmed PDQ distance decides, scaled so that PDQ's 31 bits land on this type's
-default threshold. Either way a bank's threshold is one number.
+default threshold; it also decides when it is within ``STRICT_PDQ_BITS`` and closer than the
+features say (a blurred repetitive texture). Either way a bank's threshold is one number.
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ MIN_INLIERS = 16
 MIN_KEY_INLIERS = 4
 # PDQ's own confident-match threshold, in bits; the fallback distance scales it onto ours.
 PDQ_BITS = 31
+# A trimmed PDQ this close (half PDQ's threshold) is a match even when features align and
+# disagree: blur turns a repetitive texture's corners into look-alikes that pair in the wrong
+# places, while PDQ holds. Template siblings stay far above it (36 bits at the least of 19,900
+# bench card pairs; the image benchmark decides 3M card pairs with this rule).
+STRICT_PDQ_BITS = 15
 MAX_DISTANCE = 100
 _FIXED_POINT = 16
 _SIZE = re.compile(r"([1-9][0-9]{0,3})x([1-9][0-9]{0,3})")
@@ -186,9 +192,11 @@ def compare(a: Parsed, b: Parsed) -> Comparison:
     evidence = lf.NO_EVIDENCE
     if len(a.features) >= MIN_KEYPOINTS and len(b.features) >= MIN_KEYPOINTS:
         evidence = lf.verify(a.features, b.features)
-        if evidence.inliers >= MIN_INLIERS and evidence.key_inliers >= MIN_KEY_INLIERS:
-            return Comparison(100 - round(100 * evidence.inlier_ratio), bits, evidence, "features")
     scaled = min(MAX_DISTANCE, -(-bits * PdqOrbSignal.default_threshold // PDQ_BITS))
+    if evidence.inliers >= MIN_INLIERS and evidence.key_inliers >= MIN_KEY_INLIERS:
+        verified = 100 - round(100 * evidence.inlier_ratio)
+        if bits > STRICT_PDQ_BITS or verified <= scaled:
+            return Comparison(verified, bits, evidence, "features")
     return Comparison(scaled, bits, evidence, "pdq")
 
 
