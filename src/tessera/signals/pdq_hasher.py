@@ -28,6 +28,7 @@ transposes B and negates its odd-frequency rows or columns, so one decode gives 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -81,17 +82,44 @@ def pdq_from_luma(luma: Luma) -> PdqHash:
     return PdqHash(_bits_hex(_dct16(block)), quality_64(block))
 
 
+def pdq_mirrored_from_luma(luma: Luma) -> tuple[PdqHash, str]:
+    """The PDQ hash and quality of an image's luma, and the hash of its left-right mirror image
+    (``flipy``), without the other six orientations (video hashes a frame and its mirror)."""
+    return pdq_mirrored_from_lumas([luma])[0]
+
+
+def pdq_mirrored_from_lumas(lumas: Sequence[Luma]) -> list[tuple[PdqHash, str]]:
+    """``pdq_mirrored_from_luma`` of each luma, computed together: steps 2-5 run once on the
+    stacked 64x64s (a frame's 12 regions: 0.7 ms, against 1.0 ms with pdq_dihedral_from_luma)."""
+    results = [(PdqHash(ZERO_HASH, 0), ZERO_HASH)] * len(lumas)
+    hashable = [
+        i
+        for i, luma in enumerate(lumas)
+        if luma.width >= MIN_HASHABLE_SIDE and luma.height >= MIN_HASHABLE_SIDE
+    ]
+    if not hashable:
+        return results
+    blocks = np.stack([downsample_64(lumas[i]) for i in hashable])
+    dcts = _dct16(blocks)
+    hexes = _rows_hex(np.concatenate([dcts, dcts * _EVEN_FREQ]).reshape(-1, 256))
+    qualities = _qualities(blocks)
+    for k, i in enumerate(hashable):
+        results[i] = (PdqHash(hexes[k], int(qualities[k])), hexes[len(hashable) + k])
+    return results
+
+
 def pdq_dihedral_from_luma(luma: Luma) -> tuple[dict[str, str], int]:
     """The hashes of all 8 orientations (by ``DIHEDRAL_NAMES``) and the shared quality."""
     if luma.width < MIN_HASHABLE_SIDE or luma.height < MIN_HASHABLE_SIDE:
         return dict.fromkeys(DIHEDRAL_NAMES, ZERO_HASH), 0
     block = downsample_64(luma)
-    hashes = {name: _bits_hex(coefficients) for name, coefficients in _dihedral(_dct16(block))}
-    return hashes, quality_64(block)
+    variants = _dihedral(_dct16(block))
+    coefficients = np.stack([dct for _, dct in variants]).reshape(len(variants), -1)
+    return dict(zip(DIHEDRAL_NAMES, _rows_hex(coefficients), strict=True)), quality_64(block)
 
 
-def downsample_64(luma: Luma) -> npt.NDArray[np.float64]:
-    """The reference's blurred and decimated 64x64 of the luma (step 1)."""
+def downsample_64(luma: Luma) -> npt.NDArray[np.float32]:
+    """The reference's blurred and decimated 64x64 of the luma (step 1), in float32."""
     row_at, row_weights = _axis_weights(luma.height, luma.scale_y)
     col_at, col_weights = _axis_weights(luma.width, luma.scale_x)
     # Each output sample weighs a narrow band of inputs, so gather the bands and sum them rather
@@ -99,22 +127,38 @@ def downsample_64(luma: Luma) -> npt.NDArray[np.float64]:
     # worker threads slow small products down tenfold on a busy machine.
     partial = np.einsum("ks,ksw->kw", row_weights, luma.pixels[row_at])
     block: npt.NDArray[np.float32] = np.einsum("ks,jks->jk", col_weights, partial[:, col_at])
-    return block.astype(np.float64)
+    return block
 
 
-def quality_64(block: npt.NDArray[np.float64]) -> int:
+def quality_64(block: npt.NDArray[np.float32]) -> int:
     """The reference's quality metric of a 64x64 (step 2)."""
+    return int(_qualities(block[None])[0])
+
+
+def _qualities(blocks: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
+    """``quality_64`` of each of a stack of 64x64s."""
     # In float32, as the reference computes it, so that values on a truncation edge agree.
-    single = block.astype(np.float32)
-    hundred, full_scale = np.float32(100), np.float32(255)
-    vertical = np.trunc((single[:-1, :] - single[1:, :]) * hundred / full_scale)
-    horizontal = np.trunc((single[:, :-1] - single[:, 1:]) * hundred / full_scale)
-    gradient_sum = int(np.abs(vertical).sum() + np.abs(horizontal).sum())
-    return min(100, gradient_sum // 90)
+    single = blocks.astype(np.float32, copy=False)
+    vertical = _truncated_percent_sums(single[:, :-1, :] - single[:, 1:, :])
+    horizontal = _truncated_percent_sums(single[:, :, :-1] - single[:, :, 1:])
+    qualities: npt.NDArray[np.int64] = np.minimum(100, (vertical + horizontal) // 90)
+    return qualities
 
 
-def _dct16(block: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    dct: npt.NDArray[np.float64] = _DCT @ block @ _DCT.T
+def _truncated_percent_sums(differences: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
+    """Per block, the sum of |trunc(d * 100 / 255)| over fresh float32 differences (scaled in
+    place); whole numbers below 2**24 in all, so exact in float32."""
+    differences *= np.float32(100)
+    differences /= np.float32(255)
+    np.trunc(differences, out=differences)
+    np.abs(differences, out=differences)
+    sums: npt.NDArray[np.int64] = differences.sum(axis=(1, 2)).astype(np.int64)
+    return sums
+
+
+def _dct16(block: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+    """Step 3, for one 64x64 or a stack of them."""
+    dct: npt.NDArray[np.float64] = _DCT @ block.astype(np.float64) @ _DCT.T
     return dct
 
 
@@ -126,6 +170,14 @@ def _bits_hex(dct: npt.NDArray[np.float64]) -> str:
     # packbits "little" puts bit k of the hash at bit k % 8 of byte k // 8: the little-endian
     # bytes of the integer; reversed, they are its big-endian bytes.
     return np.packbits(bits, bitorder="little")[::-1].tobytes().hex()
+
+
+def _rows_hex(coefficients: npt.NDArray[np.float64]) -> list[str]:
+    """``_bits_hex`` of each row of 256 DCT coefficients, all rows at once."""
+    medians = np.partition(coefficients, 127, axis=1)[:, 127:128]
+    bits = coefficients > medians
+    packed = np.packbits(bits, axis=1, bitorder="little")[:, ::-1]
+    return [row.tobytes().hex() for row in packed]
 
 
 def _dihedral(
