@@ -20,7 +20,9 @@ Flow:
    entries added to ``known`` in the store, applied by the node's change-log follower) after each
    tenth of them.
 
-Run: ``python -m bench node`` (10M hashes) or ``python -m bench.bench_node --quick`` (1M).
+Run: ``python -m bench node`` (10M hashes) or ``python -m bench.bench_node --quick`` (1M);
+``python -m bench.bench_node lookups 10000000 2`` measures only the floors and single lookups
+(10M hashes, 2 workers), to compare a change with what came before.
 """
 
 from __future__ import annotations
@@ -416,6 +418,13 @@ def _batches(bench: Bench, n: int, seed: int) -> list[str]:
 
 
 def _throughput(bench: Bench, images: list[bytes], label: str) -> list[list[str]]:
+    rows = _lookups(bench, label)
+    rows += _batches_and_uploads(bench, images, label)
+    return rows
+
+
+def _lookups(bench: Bench, label: str) -> list[list[str]]:
+    """The framework floors, then single lookups (``GET /v1/match/signal``)."""
     rows: list[list[str]] = []
     floor = [
         _http_request("GET", "/healthz", bench.token),
@@ -440,7 +449,12 @@ def _throughput(bench: Bench, images: list[bytes], label: str) -> list[list[str]
         f"≥ {goal:,.0f}",
         _verdict(rate >= goal),
     )
+    return rows
 
+
+def _batches_and_uploads(bench: Bench, images: list[bytes], label: str) -> list[list[str]]:
+    rows: list[list[str]] = []
+    goal = GOALS["single"]
     batches = _batches(bench, 40, SEED + 11)
     results = [bench.load(batches, threads=4, seconds=RUN_S) for _ in range(REPEATS)]
     text, rate = _rate(results, BATCH)
@@ -626,11 +640,33 @@ def _add_images(bench: Bench, images: list[bytes]) -> None:
             r.raise_for_status()
 
 
+def run_lookups(index_size: int, workers: int) -> str:
+    """Only the floors and single lookups at one size and worker count (to compare changes)."""
+    rng = np.random.default_rng(SEED)
+    with tempfile.TemporaryDirectory(prefix="tessera-bench-node-") as tmp:
+        folder = Path(tmp)
+        token, known = _prepare(folder, rng)
+        server, port = _start(folder, index_size, workers, token)
+        try:
+            bench = Bench(folder, token, port, server, known, rng)
+            label = f"{_size(index_size)}, {workers} worker{'s' if workers > 1 else ''}"
+            rows = _lookups(bench, label)
+        finally:
+            _stop(server)
+    load = os.getloadavg()[0]
+    table = md_table(
+        ["measure", "median (min–max); latency p50, p99; server CPU", "goal", ""], rows
+    )
+    return f"{table}\n\n1-minute load average at the end: {load:.1f} on 2 cores."
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["serve"]:
         _serve(*sys.argv[2:6])
     elif sys.argv[1:2] == ["load"]:
         _load(sys.argv[2])
+    elif sys.argv[1:2] == ["lookups"]:  # lookups SIZE WORKERS: the single-lookup rows alone
+        print(run_lookups(int(sys.argv[2]), int(sys.argv[3])))
     else:
         quick = "--quick" in sys.argv
         print(run(index_size=1_000_000, workers_at=200_000) if quick else run())

@@ -1,6 +1,7 @@
-"""The fast paths of the node: tokens from memory, lookups in the event loop, answers written as
-JSON directly, batches resolved in one store read, uploads hashing only the types that can match —
-each answering exactly as the slow path does (on SQLite and PostgreSQL)."""
+"""The fast paths of the node: tokens from memory, lookups in the event loop, hits resolved from
+memory while the store does not change, answers written as JSON directly, batches resolved in one
+store read, uploads hashing only the types that can match — each answering exactly as the slow
+path does (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from tessera.services.matching import Query
 from tessera.services.orgs import TokenAuthority, issue_token
 from tessera.settings import Settings
 from tessera.signals.base import Signal
-from tessera.store import Store
+from tessera.store import Database, Store
 from tessera.store.orgs import OrgStore
-from tessera.store.records import NewEntry, Tier
+from tessera.store.records import EntryStatus, NewEntry, Tier, Verdict
 from tests.api.conftest import RunningNode, jpeg
 
 PDQ = "f" * 32 + "0" * 32
@@ -174,3 +175,63 @@ def test_uploads_hash_only_the_types_an_index_holds(running: RunningNode) -> Non
         ("photos", "pdq", 0)
     ]
     assert body["name"] == "q.jpg" and body["signal"] is None
+
+
+def test_remembered_hits_follow_every_change_of_the_store_at_once(
+    running: RunningNode, database_url: tuple[str, str | None]
+) -> None:
+    """Writes through another connection (as another worker or a sync would make them) show in
+    the very next lookup: no wait for the change-log follower, which is stopped here."""
+    _bank(running, "shared", "members")
+    matcher = running.node.matcher
+    matcher.stop()  # the index keeps the hit whatever happens: only the resolution decides
+    c = running.client
+    params = {"type": "pdq", "value": NEAR}
+
+    def seen(org: str) -> list[tuple[str, list[str], str, int]]:
+        r = c.get("/v1/match/signal", headers=running.as_(org), params=params)
+        assert r.status_code == 200
+        return [
+            (m["bank"], m["labels"], m["entry_status"], m["threshold"]) for m in r.json()["matches"]
+        ]
+
+    assert seen("m1") == [("shared", ["x"], "active", 31)]
+    assert seen("m1") == [("shared", ["x"], "active", 31)]
+    cached = matcher.owners.cached(list(matcher.find([Query(Signal("pdq", NEAR))]) or {}))
+    assert (cached is not None) == (matcher.owners.probe is not None)  # SQLite files only
+    url, schema = database_url
+    other_db = Database(url, schema=schema)
+    other = Store(other_db, node_org="test-org")
+    try:
+        entry = other.get_entry(
+            "shared",
+            c.get("/v1/match/signal", headers=running.as_("m1"), params=params).json()["matches"][
+                0
+            ]["entry"],
+        ).uuid
+        other.update_entry("shared", entry, labels=["y"])
+        assert seen("m1") == [("shared", ["y"], "active", 31)]
+        other.set_opinion("shared", entry, "m2", Verdict.DISPUTED, "not propaganda")
+        assert seen("m1") == [("shared", ["y"], "disputed", 31)]
+        other.update_bank("shared", thresholds={"pdq": 10})
+        assert seen("m1") == [("shared", ["y"], "disputed", 10)]
+        other.update_bank("shared", thresholds={"pdq": 0})  # NEAR is 1 bit away
+        assert seen("m1") == []
+        other.update_bank("shared", thresholds={})
+        assert seen("m1") == [("shared", ["y"], "disputed", 31)]
+        other.update_bank("shared", distribution="owner")  # narrowed: hub owns it
+        assert seen("m1") == [] and len(seen("hub")) == 1
+        other.update_bank("shared", distribution="members")
+        assert len(seen("m1")) == 1
+        other.update_bank("shared", enabled=False)
+        assert seen("hub") == []
+        other.update_bank("shared", enabled=True)
+        assert len(seen("hub")) == 1
+        other.set_entry_status("shared", entry, EntryStatus.RETIRED)
+        assert seen("hub") == []
+        other.set_entry_status("shared", entry, EntryStatus.ACTIVE)
+        assert len(seen("hub")) == 1
+        other.delete_bank("shared")
+        assert seen("hub") == []
+    finally:
+        other_db.dispose()

@@ -43,12 +43,13 @@ class BodyLimit:
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
+        self._refusal = _too_large(limit)  # the same two messages for every refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        start, body = _too_large(self.limit)
+        start, body = self._refusal
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
@@ -113,6 +114,10 @@ class Metrics:
             registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
         )
+        # Each labelled child, once: ``labels()`` checks and locks on every call. Keys are route
+        # templates, methods and statuses, so this stays small.
+        self._counted: dict[tuple[str, str, str], Any] = {}
+        self._timed: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -132,5 +137,12 @@ class Metrics:
         finally:
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.requests.labels(template, scope.get("method", ""), str(status)).inc()
-            self.latency.labels(template).observe(time.perf_counter() - started)
+            key = (template, scope.get("method", ""), str(status))
+            counted = self._counted.get(key)
+            if counted is None:
+                counted = self._counted[key] = self.requests.labels(*key)
+            timed = self._timed.get(template)
+            if timed is None:
+                timed = self._timed[template] = self.latency.labels(template)
+            counted.inc()
+            timed.observe(time.perf_counter() - started)

@@ -9,9 +9,10 @@ Flow:
 3. ``match`` is ``find`` then ``resolve``: ``find`` queries each signal's index at the widest
    threshold any bank uses for its type (memory only; most lookups of fresh content end here,
    and an async caller runs it in its event loop); ``resolve`` looks the hits up in the store
-   (entries and banks as they are now) and keeps those within each bank's own threshold. A query
-   may carry a transform name (dihedral matching queries 8 variants of a PDQ hash); the best
-   distance per matched signal wins;
+   (entries and banks as they are now, through ``services.owners``: remembered while the change
+   log does not move, so ``resolve_cached`` often answers from memory too) and keeps those within
+   each bank's own threshold. A query may carry a transform name (dihedral matching queries 8
+   variants of a PDQ hash); the best distance per matched signal wins;
 4. the template guard: a match of a signal type that another type ``verifies`` (``pdq_orb``
    verifies ``pdq``) is checked against the entry's signal of the verifying type, when the query
    has one too; if every such query contradicts it, the match is kept but ``demoted``, with the
@@ -29,6 +30,7 @@ from typing import Any
 from tessera.errors import NotFound
 from tessera.index.base import SignalIndex
 from tessera.services.hashing import HashResult, split_by_quality
+from tessera.services.owners import ChangeProbe, OwnerCache
 from tessera.signals.base import Signal, SignalType
 from tessera.signals.registry import all_signal_types
 from tessera.store.records import Bank, Change, ChangeKind, EntryStatus, SignalOwner
@@ -126,6 +128,9 @@ class Matcher:
         self.store = store
         types = list(signal_types) if signal_types is not None else all_signal_types().values()
         self.signal_types: dict[str, type[SignalType]] = {t.name: t for t in types}
+        # Queries of these types may demote a match (the template guard), reading the store.
+        self._verifying = {t.name for t in self.signal_types.values() if t.verifies}
+        self.owners = OwnerCache(ChangeProbe.of(store.db))
         self.cursor = 0
         self._indexes: dict[str, SignalIndex] = {}
         self._banks: dict[str, Bank] = {}
@@ -214,11 +219,13 @@ class Matcher:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the background refresh thread, if any."""
+        """Stop the background refresh thread, if any, and close the owner cache's probe."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        if self.owners.probe is not None:
+            self.owners.probe.close()
 
     def index(self, signal_type: str) -> SignalIndex:
         """The live index of a signal type (for bulk tools and benchmarks)."""
@@ -270,36 +277,45 @@ class Matcher:
         """The index hits of the queries, from memory alone (step 1 of ``match``).
 
         NotFound names a bank this matcher does not know. With ``wait=False``, None instead of
-        waiting while a refresh holds the indexes (an event loop must not block on it).
+        waiting while a refresh holds the indexes (an event loop must not block on it). Indexes
+        whose queries need no lock (``lock_free_queries``) are searched after it is released,
+        so a search on a worker thread never makes the event loop's lookups wait.
         """
         if not self._lock.acquire(blocking=wait):
             return None
         try:
-            candidates = [
-                b for b in self._banks.values() if b.enabled and (visible is None or visible(b))
-            ]
-            if banks is not None:
-                known = {b.name for b in self._banks.values()}
-                for name in banks:
-                    if name not in known:
-                        raise NotFound(f"no bank named {name!r}")
-                candidates = [b for b in candidates if b.name in banks]
-            hits: Hits = {}
-            if not candidates:
-                return hits
-            for query in queries:
-                signal_type = self.signal_types.get(query.signal.type)
-                index = self._indexes.get(query.signal.type)
-                if signal_type is None or index is None:
-                    continue
-                radius = self._radius(signal_type, candidates)
-                for hit in index.query(query.signal.value, radius):
-                    best = hits.get(hit.id)
-                    if best is None or hit.distance < best[0]:
-                        hits[hit.id] = (hit.distance, query, hit.detail)
-            return hits
+            plan = self._plan(queries, banks, visible)
+            if not all(getattr(index, "lock_free_queries", False) for _, index, _ in plan):
+                return _search(plan)
         finally:
             self._lock.release()
+        return _search(plan)
+
+    def _plan(
+        self,
+        queries: Sequence[Query],
+        banks: Collection[str] | None,
+        visible: Callable[[Bank], bool] | None,
+    ) -> list[tuple[Query, SignalIndex, int]]:
+        """(query, index, radius) for each query an index can answer (the lock held)."""
+        candidates = [
+            b for b in self._banks.values() if b.enabled and (visible is None or visible(b))
+        ]
+        if banks is not None:
+            known = {b.name for b in self._banks.values()}
+            for name in banks:
+                if name not in known:
+                    raise NotFound(f"no bank named {name!r}")
+            candidates = [b for b in candidates if b.name in banks]
+        if not candidates:
+            return []
+        plan = []
+        for query in queries:
+            signal_type = self.signal_types.get(query.signal.type)
+            index = self._indexes.get(query.signal.type)
+            if signal_type is not None and index is not None:
+                plan.append((query, index, self._radius(signal_type, candidates)))
+        return plan
 
     def resolve(
         self,
@@ -313,7 +329,25 @@ class Matcher:
         bank, as they are now, are live, wanted, accepted by ``visible`` and within threshold."""
         if not hits:
             return []
-        return self._matches(queries, hits, self.store.resolve_signals(hits), banks, visible)
+        owners = self.owners.resolve(hits.keys(), self.store.resolve_signals)
+        return self._matches(queries, hits, owners, banks, visible)
+
+    def resolve_cached(
+        self,
+        queries: Sequence[Query],
+        hits: Hits,
+        banks: Collection[str] | None = None,
+        *,
+        visible: Callable[[Bank], bool] | None = None,
+    ) -> list[Match] | None:
+        """``resolve`` from memory alone (an event loop may call it); None when that needs the
+        store: an owner not remembered at the store's current version, or a template guard."""
+        if any(q.signal.type in self._verifying for q in queries):
+            return None
+        owners = self.owners.cached(hits.keys()) if hits else {}
+        if owners is None:
+            return None
+        return self._matches(queries, hits, owners, banks, visible)
 
     def match_each(
         self,
@@ -325,7 +359,7 @@ class Matcher:
         """``match`` of each query on its own, in order, with one store read for all their hits."""
         found = [self.find([q], banks, visible=visible) or {} for q in queries]
         wanted = {signal_id for hits in found for signal_id in hits}
-        owners = self.store.resolve_signals(wanted) if wanted else {}
+        owners = self.owners.resolve(wanted, self.store.resolve_signals) if wanted else {}
         return [
             self._matches([q], hits, owners, banks, visible) if hits else []
             for q, hits in zip(queries, found, strict=True)
@@ -388,3 +422,14 @@ class Matcher:
                 detail = dict(match.detail or {}) | {"demoted_by": evidence[0]}
                 return replace(match, demoted=True, detail=detail)
         return match
+
+
+def _search(plan: Iterable[tuple[Query, SignalIndex, int]]) -> Hits:
+    """The hits of a ``Matcher._plan``: the best distance per signal id."""
+    hits: Hits = {}
+    for query, index, radius in plan:
+        for hit in index.query(query.signal.value, radius):
+            best = hits.get(hit.id)
+            if best is None or hit.distance < best[0]:
+                hits[hit.id] = (hit.distance, query, hit.detail)
+    return hits

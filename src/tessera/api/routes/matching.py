@@ -7,8 +7,10 @@ Where the time goes (a node answers thousands of lookups a second):
 1. a lookup by one signal runs in the event loop: the token and the named banks come from memory
    and the index search (``Matcher.find``) is a C kernel, so a signal that hits nothing is
    answered with no worker-thread hop and no store read;
-2. hits are resolved through the store (``Matcher.resolve``) on a worker thread; so is the whole
-   lookup when a named bank is not cached or the matcher is busy applying changes;
+2. hits are resolved from memory when the matcher's owner cache holds them at the store's
+   current version (``Matcher.resolve_cached``), else through the store (``Matcher.resolve``) on
+   a worker thread; so is the whole lookup when a named bank is not cached or the matcher is busy
+   applying changes;
 3. uploads (hashing) and batches (many searches, then one store read for all their hits) run on
    a worker thread, not to stall the loop;
 4. answers are written as JSON directly, field for field as the documented models (kept as each
@@ -109,7 +111,11 @@ async def _lookup(
         return await run_in_threadpool(_lookup_blocking, node, who, queries, banks)
     if not hits:
         return []
-    found = await run_in_threadpool(node.matcher.resolve, queries, hits, wanted, visible=visible)
+    found = node.matcher.resolve_cached(queries, hits, wanted, visible=visible)
+    if found is None:
+        found = await run_in_threadpool(
+            node.matcher.resolve, queries, hits, wanted, visible=visible
+        )
     return [match_json(m) for m in found]
 
 
