@@ -63,6 +63,15 @@ class TestHammingIndexBackgroundMerges(_HammingContract):
         return HammingIndex(tables=32, strategy="tables", delta_limit=3)
 
 
+class TestHammingIndexTiers(_HammingContract):
+    """MIH on 16-bit tables; full deltas merge into the recent segment until it outgrows main."""
+
+    def new_index(self) -> SignalIndex:
+        return HammingIndex(
+            tables=16, strategy="tables", delta_limit=2, recent_share=1.0, background_merge=False
+        )
+
+
 class TestHammingIndexScan(_HammingContract):
     """No tables: every query scans."""
 
@@ -212,7 +221,9 @@ def test_merge_boundary_remove_and_readd(base: tuple[np.ndarray, np.ndarray]) ->
     assert index.describe()["delta_rows"] == 99
     index.add_array(extra_ids[99:], extra[99:])
     shape = index.describe()
-    assert (shape["size"], shape["main_rows"], shape["delta_rows"]) == (30_100, 30_100, 0)
+    # A minor merge: the full delta became the recent segment; main was not rebuilt.
+    assert (shape["size"], shape["main_rows"], shape["recent_rows"]) == (30_100, 30_000, 100)
+    assert shape["delta_rows"] == 0
     all_ids = np.concatenate([ids, extra_ids])
     all_words = np.concatenate([stored, extra])
     queries = _near_queries(rng, extra, 40, spread=10)
@@ -230,7 +241,8 @@ def test_merge_boundary_remove_and_readd(base: tuple[np.ndarray, np.ndarray]) ->
     queries = np.concatenate([queries, _near_queries(rng, fresh, 10, spread=5)])
     assert _answers(index, queries, 31) == _reference(model_words, model_ids, queries, 31)
     index.merge()
-    assert index.describe()["main_dead"] == 0 and index.describe()["delta_rows"] == 0
+    shape = index.describe()
+    assert shape["main_dead"] == shape["recent_rows"] == shape["delta_rows"] == 0
     assert _answers(index, queries, 31) == _reference(model_words, model_ids, queries, 31)
 
 
@@ -308,7 +320,8 @@ def test_queries_during_adds_removes_and_background_merges(
     writer.join()
     assert not failure, failure
     index.wait_for_merge()
-    assert index.describe()["main_rows"] > 30_000  # background merges ran
+    shape = index.describe()
+    assert shape["main_rows"] + shape["recent_rows"] > 30_000  # background merges ran
     index.merge()
     expect = set().union(*(batch_ids(b) for b in range(len(batches)) if b % 3 or b >= removed))
     assert set(index.query_array(query, 31).ids.tolist()) - set(base[1].tolist()) == expect

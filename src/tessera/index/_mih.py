@@ -182,8 +182,9 @@ class MihSegment:
         seg = cls(hashes, ids, widths, offsets, perm, (0.0,) * tables)
         occupancy = [0.0] * tables
 
-        # Contiguous words: each table reads one or two of them instead of striding over rows.
-        columns = [np.ascontiguousarray(hashes[:, w]) for w in range(WORDS)] if tables else []
+        # Keys are read from the rows in place: a contiguous copy of the word columns would be
+        # faster to read but as large as the hashes, and a merge's peak memory matters more.
+        columns = [hashes[:, w] for w in range(WORDS)]
 
         def build_table(t: int) -> None:
             bits, base = widths[t], int(seg._bases[t])
@@ -207,7 +208,7 @@ class MihSegment:
         return seg
 
     def _table_keys(self, columns: list[NDArray[np.uint64]], t: int) -> Int64s:
-        """Substring ``t`` of every row as an integer key, from the rows' word columns."""
+        """Substring ``t`` of every row as an integer key, from the rows' word columns (views)."""
         word = int(self._word[t])
         joined = columns[word] << self._shift_hi[t]
         if word + 1 < WORDS and self._shift_hi[t]:

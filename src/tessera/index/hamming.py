@@ -1,29 +1,37 @@
 """The Hamming range index that serves PDQ: every stored 256-bit hash within a radius, exactly.
 
-The index is a log-structured pair of segments behind one published snapshot:
+The index is a log-structured set of three tiers behind one published snapshot:
 
 - the **main** segment (``_mih.MihSegment``) is immutable: rows sorted by signal id, searched by
   multi-index hashing (or by a brute-force scan when the radius is too large for MIH to pay), both
   in the compiled kernel ``_hamming_kernel``, which releases the GIL while it searches;
+- the **recent** segment is a second, smaller ``MihSegment`` of the rows added since main was
+  built, so that a full delta is merged into it instead of into main;
 - the **delta** is an append-only buffer of recent additions, searched by brute force;
-- **tombstones** are sorted arrays of main and delta rows that were removed or replaced.
+- **tombstones** are sorted arrays of main, recent and delta rows that were removed or replaced.
 
 Flow:
 
 1. ``add_array`` (or ``add``) first tombstones the rows that currently hold the given ids, then
    appends the new rows to the delta and publishes a new snapshot: the entry is matchable as soon
    as the call returns. A batch of ``delta_limit`` rows or more (a first load, a bulk sync) is
-   merged straight into a new main segment instead.
+   merged straight into a new segment instead (main or recent, as step 3 chooses).
 2. ``remove_array`` (or ``remove``) tombstones rows and publishes.
-3. When the delta reaches ``delta_limit`` rows (or a tenth of the main segment is tombstoned), a
-   merge builds a new main segment from the live rows of a snapshot, on a background thread by
-   default. Writes go on meanwhile; the ids they remove or replace are recorded, and the new
-   segment is installed with those rows tombstoned and with the delta rows added since.
-4. ``query_array`` reads the current snapshot once and searches it: main hits minus tombstones,
-   plus delta hits, sorted by query, distance and id. The kernel drops tombstoned rows, maps rows
-   to ids and sorts each search's hits, so Python only sorts when the delta has hits too; a large
-   batch is cut into chunks that worker threads take in turn. ``query`` and ``query_many`` parse
-   hex and call it.
+3. When the delta reaches ``delta_limit`` rows (or a tenth of a segment is tombstoned), a merge
+   runs, on a background thread by default. A **minor** merge builds a new recent segment from
+   the live recent and delta rows: its memory and time scale with the recent segment, not with
+   main (at 10M, +8% RSS at most with the default share). A **major** merge, when the rows
+   outside main reach ``recent_share`` of main's (or a tenth of main is tombstoned), builds a
+   new main segment from every live row; it holds two main segments at once, so it is kept rare
+   (once per ``recent_share`` growth of the index) and copies main a chunk at a time
+   (``merge_live``). Writes go on meanwhile; the ids they remove or replace are recorded, and
+   the new segment is installed with those rows tombstoned and with the delta rows added since.
+   After each merge the freed heap memory is handed back to the OS (``_memory``).
+4. ``query_array`` reads the current snapshot once and searches it: main hits and recent hits
+   minus tombstones, plus delta hits, sorted by query, distance and id. The kernel drops
+   tombstoned rows, maps rows to ids and sorts each search's hits, so Python only sorts when
+   more than one tier has hits; a large batch is cut into chunks that worker threads take in
+   turn. ``query`` and ``query_many`` parse hex and call it.
 5. ``save`` writes a snapshot to one ``.npz`` file, tables included, so ``load`` needs no rebuild
    (``_snapshot`` holds the snapshot type and the file form).
 
@@ -43,13 +51,15 @@ import os
 import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple
+from dataclasses import replace
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from tessera.errors import InvalidSetting
 from tessera.index._hamming_kernel import index_hits
+from tessera.index._memory import release_freed_memory
 from tessera.index._mih import (
     MAX_TABLES,
     MIN_TABLES,
@@ -62,6 +72,8 @@ from tessera.index._snapshot import (
     EMPTY_IDS,
     Snapshot,
     live_delta,
+    live_rows,
+    merge_live,
     read_snapshot,
     rows_of,
     sorted_member,
@@ -101,10 +113,14 @@ class HammingMatches(NamedTuple):
 class HammingIndex(SignalIndex):
     """Exact Hamming range search over 256-bit hashes (PDQ), kept current by adds and removes."""
 
+    lock_free_queries: ClassVar[bool] = True
+    """Queries need no lock against writers (see the concurrency guarantee above)."""
+
     def __init__(
         self,
         *,
         delta_limit: int = 8192,
+        recent_share: float = 0.0625,
         background_merge: bool = True,
         tables: int | None = None,
         table_bytes_per_hash: float = 110.0,
@@ -115,6 +131,9 @@ class HammingIndex(SignalIndex):
         """Tuning only: every argument has a default measured on 10M PDQ hashes.
 
         ``delta_limit``: delta rows that trigger a merge (each costs ~11 ns per query).
+        ``recent_share``: rows outside main, as a share of main's, that make a merge rebuild main
+        (a larger share makes those rebuilds rarer, but a query searches a larger recent segment:
+        at 10M, a recent segment of 1/32, 1/16 or 1/8 of main adds ~25%, ~40% or ~60% per query).
         ``background_merge``: merge on a thread (True) or inside the write that triggers it.
         ``tables``: fix the MIH table count (0: none; None: chosen by cost for each build).
         ``table_bytes_per_hash``: memory the tables may take per hash when chosen by cost.
@@ -124,12 +143,15 @@ class HammingIndex(SignalIndex):
         """
         if delta_limit < 1:
             raise InvalidSetting("delta_limit must be at least 1")
+        if not 0.0 <= recent_share <= 1.0:
+            raise InvalidSetting(f"recent_share must be within 0..1, got {recent_share}")
         if tables is not None and tables != 0 and not MIN_TABLES <= tables <= MAX_TABLES:
             raise InvalidSetting(f"tables must be 0 or {MIN_TABLES}..{MAX_TABLES}, got {tables}")
         if strategy not in STRATEGIES:
             raise InvalidSetting(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
         self._strategy: Strategy = strategy
         self._delta_limit = delta_limit
+        self._recent_share = recent_share
         self._background = background_merge
         self._tables = tables
         self._table_bytes = table_bytes_per_hash
@@ -138,11 +160,12 @@ class HammingIndex(SignalIndex):
         self._lock = threading.Lock()
         self._delta_row_of: dict[int, int] = {}
         self._merge_thread: threading.Thread | None = None
+        self._merged_since_release = False
         self._merge_error: BaseException | None = None
         # Ids whose rows were tombstoned while a merge was building; None when none is running.
         self._touched: list[Int64s] | None = None
-        empty = self._build_main(np.empty((0, WORDS), np.uint64), EMPTY_IDS, threads=1)
-        self._state = self._with_delta(empty, EMPTY_IDS, 0)
+        self._empty = self._build_main(np.empty((0, WORDS), np.uint64), EMPTY_IDS, threads=1)
+        self._state = self._with_delta(self._empty, EMPTY_IDS, self._empty, EMPTY_IDS, 0)
 
     # ---- the SignalIndex contract -------------------------------------------------------------
 
@@ -183,16 +206,8 @@ class HammingIndex(SignalIndex):
             raise InvalidSetting(f"{len(ids_arr)} ids for {len(words)} hashes")
         ids_arr, words = sorted_unique(ids_arr, words)
         with self._lock:
-            self._raise_merge_error()
-            st = self._tombstone(self._state, ids_arr)
-            if len(ids_arr) >= self._delta_limit and self._touched is None:
-                # A bulk load (a first load, a large bank): merge the batch in directly rather
-                # than publish a delta that every query would scan until a merge.
-                self._touched = []
-                self._install(st, self._merged_main(st, self._threads, ids_arr, words))
-                return
-            self._state = self._append(st, ids_arr, words)
-            self._maybe_merge()
+            self._add(ids_arr, words)
+        self._release_if_merged()
 
     def remove_array(self, ids: ArrayLike) -> None:
         """Remove ids (int64); absent ids are ignored."""
@@ -201,6 +216,7 @@ class HammingIndex(SignalIndex):
             self._raise_merge_error()
             self._state = self._tombstone(self._state, ids_arr)
             self._maybe_merge()
+        self._release_if_merged()
 
     def query_array(self, queries: NDArray[np.generic], radius: int) -> HammingMatches:
         """Every (query index, id, distance) within ``radius`` for ``(Q, 4)``/``(Q, 32)`` hashes."""
@@ -236,26 +252,26 @@ class HammingIndex(SignalIndex):
     def load(cls, path: str | os.PathLike[str], **options: Any) -> HammingIndex:
         """An index with the contents ``save`` wrote; ``options`` as for the constructor."""
         index = cls(**options)
-        main, main_dead, delta_ids, delta_hashes = read_snapshot(path)
-        st = index._with_delta(main, main_dead, len(delta_ids))
-        index._state = index._append(st, delta_ids, delta_hashes)
+        read = read_snapshot(path, index._empty)
+        st = index._with_delta(
+            read.main, read.main_dead, read.recent, read.recent_dead, len(read.delta_ids)
+        )
+        index._state = index._append(st, read.delta_ids, read.delta_hashes)
         return index
 
     # ---- maintenance --------------------------------------------------------------------------
 
     def merge(self) -> None:
-        """Fold the delta and tombstones into a new main segment now, and wait for it."""
+        """Fold the recent segment, the delta and tombstones into a new main segment now."""
         while True:
             self.wait_for_merge()
             with self._lock:
                 self._raise_merge_error()
                 if self._touched is not None:
                     continue  # another writer started a background merge meanwhile
-                st = self._state
-                if st.delta_rows or st.main_dead.size:
-                    self._touched = []
-                    self._install(st, self._merged_main(st, self._threads))
-                return
+                self._merge_all()
+            self._release_if_merged()
+            return
 
     def wait_for_merge(self, timeout: float | None = None) -> None:
         """Wait until no background merge is running (or ``timeout`` seconds pass)."""
@@ -266,23 +282,46 @@ class HammingIndex(SignalIndex):
     def describe(self) -> dict[str, int]:
         """Sizes for monitoring: rows per segment, tables, array bytes, merge running (0/1)."""
         st = self._state
-        main = st.main
         nbytes = sum(
             a.nbytes
-            for a in (main.hashes, main.ids, main.offsets, main.perm, st.main_dead, st.delta_dead)
+            for seg in (st.main, st.recent)
+            for a in (seg.hashes, seg.ids, seg.offsets, seg.perm)
         )
+        nbytes += sum(a.nbytes for a in (st.main_dead, st.recent_dead, st.delta_dead))
         nbytes += st.delta_hashes.nbytes + st.delta_ids.nbytes
         return {
             "size": st.size,
-            "main_rows": len(main.ids),
+            "main_rows": len(st.main.ids),
             "main_dead": int(st.main_dead.size),
+            "recent_rows": len(st.recent.ids),
+            "recent_dead": int(st.recent_dead.size),
             "delta_rows": st.delta_rows - int(st.delta_dead.size),
-            "tables": len(main.widths),
+            "tables": len(st.main.widths),
             "nbytes": nbytes,
             "merging": int(self._touched is not None),
         }
 
     # ---- internals (writers hold self._lock) --------------------------------------------------
+
+    def _add(self, ids: Int64s, words: Words) -> None:
+        self._raise_merge_error()
+        st = self._tombstone(self._state, ids)
+        if len(ids) >= self._delta_limit and self._touched is None:
+            # A bulk load (a first load, a large bank): merge the batch in directly rather
+            # than publish a delta that every query would scan until a merge.
+            self._touched = []
+            major = self._is_major(st, len(ids))
+            built = self._merged(st, major, self._threads, ids, words)
+            self._install(st, built, major, current=st)  # st's tombstones are not published
+            return
+        self._state = self._append(st, ids, words)
+        self._maybe_merge()
+
+    def _merge_all(self) -> None:
+        st = self._state
+        if st.delta_rows or st.main_dead.size or len(st.recent.ids):
+            self._touched = []
+            self._install(st, self._merged(st, True, self._threads), major=True)
 
     def _build_main(self, hashes: Words, ids: Int64s, threads: int) -> MihSegment:
         tables = self._tables
@@ -292,34 +331,49 @@ class HammingIndex(SignalIndex):
             tables = 0
         return MihSegment.build(hashes, ids, tables, threads)
 
-    def _with_delta(self, main: MihSegment, main_dead: Int64s, room: int) -> Snapshot:
-        """A snapshot of ``main`` with an empty delta buffer with space for ``room`` rows."""
+    def _with_delta(
+        self,
+        main: MihSegment,
+        main_dead: Int64s,
+        recent: MihSegment,
+        recent_dead: Int64s,
+        room: int,
+    ) -> Snapshot:
+        """A snapshot of the segments with an empty delta buffer with space for ``room`` rows."""
         capacity = max(2 * room, self._delta_limit, 16)
         buffer = np.empty((capacity, WORDS), dtype=np.uint64)
-        size = len(main.ids) - int(main_dead.size)
-        return Snapshot(main, main_dead, buffer, np.empty(capacity, np.int64), 0, EMPTY_IDS, size)
+        size = len(main.ids) - main_dead.size + len(recent.ids) - recent_dead.size
+        return Snapshot(
+            main,
+            main_dead,
+            recent,
+            recent_dead,
+            buffer,
+            np.empty(capacity, np.int64),
+            0,
+            EMPTY_IDS,
+            size,
+        )
 
     def _tombstone(self, st: Snapshot, ids: Int64s) -> Snapshot:
         """``st`` with the live rows holding ``ids`` tombstoned (not yet published)."""
-        main_ids = st.main.ids
-        main_rows = rows_of(main_ids, ids)
-        main_rows = main_rows[~sorted_member(st.main_dead, main_rows)]
+        main_rows = _live_rows_of(st.main, st.main_dead, ids)
+        recent_rows = _live_rows_of(st.recent, st.recent_dead, ids)
         delta_rows = [self._delta_row_of.pop(i, -1) for i in ids.tolist()]
         delta_killed = np.array([r for r in delta_rows if r >= 0], dtype=np.int64)
-        killed = main_rows.size + delta_killed.size
+        killed = main_rows.size + recent_rows.size + delta_killed.size
         if not killed:
             return st
         if self._touched is not None:
-            self._touched.append(main_ids[main_rows])
+            self._touched.append(st.main.ids[main_rows])
+            self._touched.append(st.recent.ids[recent_rows])
             self._touched.append(st.delta_ids[delta_killed])
-        return Snapshot(
-            st.main,
-            np.union1d(st.main_dead, main_rows),
-            st.delta_hashes,
-            st.delta_ids,
-            st.delta_rows,
-            np.union1d(st.delta_dead, delta_killed),
-            st.size - killed,
+        return replace(
+            st,
+            main_dead=np.union1d(st.main_dead, main_rows),
+            recent_dead=np.union1d(st.recent_dead, recent_rows),
+            delta_dead=np.union1d(st.delta_dead, delta_killed),
+            size=st.size - killed,
         )
 
     def _append(self, st: Snapshot, ids: Int64s, words: Words) -> Snapshot:
@@ -335,11 +389,27 @@ class HammingIndex(SignalIndex):
         hashes[n : n + k] = words
         id_buf[n : n + k] = ids
         self._delta_row_of.update(zip(ids.tolist(), range(n, n + k), strict=True))
-        return Snapshot(st.main, st.main_dead, hashes, id_buf, n + k, st.delta_dead, st.size + k)
+        return replace(
+            st, delta_hashes=hashes, delta_ids=id_buf, delta_rows=n + k, size=st.size + k
+        )
+
+    def _dead_limit(self, seg: MihSegment) -> int:
+        return max(self._delta_limit, len(seg.ids) // 10)
 
     def _needs_merge(self, st: Snapshot) -> bool:
-        dead_limit = max(self._delta_limit, len(st.main.ids) // 10)
-        return st.delta_rows >= self._delta_limit or st.main_dead.size >= dead_limit
+        return (
+            st.delta_rows >= self._delta_limit
+            or st.main_dead.size >= self._dead_limit(st.main)
+            or st.recent_dead.size >= self._dead_limit(st.recent)
+        )
+
+    def _is_major(self, st: Snapshot, extra_rows: int = 0) -> bool:
+        """Whether the next merge of ``st`` (and ``extra_rows`` new rows) must rebuild main."""
+        if st.main_dead.size >= self._dead_limit(st.main):
+            return True
+        outside = len(st.recent.ids) - st.recent_dead.size
+        outside += st.delta_rows - st.delta_dead.size + extra_rows
+        return outside >= self._recent_share * (len(st.main.ids) - st.main_dead.size)
 
     def _maybe_merge(self) -> None:
         st = self._state
@@ -347,7 +417,8 @@ class HammingIndex(SignalIndex):
             return
         self._touched = []
         if not self._background:
-            self._install(st, self._merged_main(st, self._threads))
+            major = self._is_major(st)
+            self._install(st, self._merged(st, major, self._threads), major)
             return
         self._merge_thread = threading.Thread(
             target=self._merge_in_background, args=(st,), name="hamming-merge", daemon=True
@@ -358,53 +429,69 @@ class HammingIndex(SignalIndex):
         """Build merged segments until the delta is small again; runs on the merge thread."""
         try:
             while True:
-                main = self._merged_main(st, threads=1)  # leave the other cores to queries
+                major = self._is_major(st)
+                built = self._merged(st, major, threads=1)  # leave the other cores to queries
                 with self._lock:
-                    self._install(st, main)
+                    self._install(st, built, major)
                     st = self._state
-                    if not self._needs_merge(st):
-                        return
-                    self._touched = []
+                    more = self._needs_merge(st)
+                    if more:
+                        self._touched = []
+                self._release_if_merged()
+                if not more:
+                    return
         except BaseException as error:  # kept for the next writer: a thread cannot raise it
             with self._lock:
                 self._merge_error = error
                 self._touched = None
 
-    def _merged_main(
+    def _merged(
         self,
         st: Snapshot,
+        major: bool,
         threads: int,
         extra_ids: Int64s = EMPTY_IDS,
         extra: Words = _NO_WORDS,
     ) -> MihSegment:
-        """A main segment of the live rows of ``st`` plus ``extra`` rows, sorted by id."""
-        main_ids = np.delete(st.main.ids, st.main_dead)
-        main_hashes = np.delete(st.main.hashes, st.main_dead, axis=0)
+        """A segment of the live rows of ``st`` outside main plus ``extra`` rows, sorted by id;
+        with the live main rows too when ``major``."""
+        recent_ids, recent_hashes = live_rows(st.recent, st.recent_dead)
         live = live_delta(st)
-        new_ids, new_hashes = extra_ids, extra
-        if live.size:
-            new_ids = np.concatenate([st.delta_ids[live], extra_ids])
-            new_hashes = np.concatenate([st.delta_hashes[live], extra])
-            order = np.argsort(new_ids, kind="stable")  # two sorted runs: a cheap merge
-            new_ids, new_hashes = new_ids[order], new_hashes[order]
-        if main_ids.size == 0:  # copies: the segment must not share the caller's arrays
-            main_ids, main_hashes = new_ids.copy(), new_hashes.copy()
-        elif new_ids.size:
-            at = np.searchsorted(main_ids, new_ids)
-            main_ids = np.insert(main_ids, at, new_ids)
-            main_hashes = np.insert(main_hashes, at, new_hashes, axis=0)
-        return self._build_main(main_hashes, main_ids, threads)
+        new_ids = np.concatenate([recent_ids, st.delta_ids[live], extra_ids])
+        new_hashes = np.concatenate([recent_hashes, st.delta_hashes[live], extra])
+        order = np.argsort(new_ids, kind="stable")  # three sorted runs: a cheap merge
+        new_ids, new_hashes = new_ids[order], new_hashes[order]
+        if major:
+            new_ids, new_hashes = merge_live(st.main, st.main_dead, new_ids, new_hashes)
+        return self._build_main(new_hashes, new_ids, threads)
 
-    def _install(self, base: Snapshot, main: MihSegment) -> None:
-        """Publish ``main`` (built from ``base``) with the writes made since ``base`` reapplied."""
-        cur = self._state
+    def _install(
+        self, base: Snapshot, built: MihSegment, major: bool, current: Snapshot | None = None
+    ) -> None:
+        """Publish ``built`` (merged from ``base``) with the writes made since ``base`` reapplied.
+
+        A major merge replaces main and empties the recent segment; a minor one replaces the
+        recent segment and keeps main with the tombstones of ``current`` (default: the
+        published snapshot).
+        """
+        cur = self._state if current is None else current
         touched = np.concatenate(self._touched) if self._touched else EMPTY_IDS
         self._touched = None
-        dead = np.unique(rows_of(main.ids, touched))
+        dead = np.unique(rows_of(built.ids, touched))
         tail = np.setdiff1d(np.arange(base.delta_rows, cur.delta_rows), cur.delta_dead)
-        st = self._with_delta(main, dead, len(tail))
+        if major:
+            st = self._with_delta(built, dead, self._empty, EMPTY_IDS, len(tail))
+        else:
+            st = self._with_delta(cur.main, cur.main_dead, built, dead, len(tail))
         self._delta_row_of = {}
         self._state = self._append(st, cur.delta_ids[tail], cur.delta_hashes[tail])
+        self._merged_since_release = True
+
+    def _release_if_merged(self) -> None:
+        """After a merge, once the caller dropped the old snapshot: free heap back to the OS."""
+        if self._merged_since_release:
+            self._merged_since_release = False  # unlocked: at worst one extra or late release
+            release_freed_memory()
 
     def _raise_merge_error(self) -> None:
         error, self._merge_error = self._merge_error, None
@@ -413,17 +500,26 @@ class HammingIndex(SignalIndex):
 
     def _search(self, st: Snapshot, words: Words, radius: int) -> Hits:
         """Hits of ``words`` in snapshot ``st``: (query index, id, distance), sorted."""
-        q, ids, d = st.main.search(words, radius, st.main_dead, self._strategy)
-        if not st.delta_rows:
-            return q, ids, d
-        n = st.delta_rows
-        dq, dids, dd = brute_force(
-            st.delta_hashes[:n], st.delta_ids[:n], st.delta_dead, words, radius
-        )
-        if not dq.size:
-            return q, ids, d
-        if not q.size:
-            return dq, dids, dd
-        q, ids, d = np.concatenate([q, dq]), np.concatenate([ids, dids]), np.concatenate([d, dd])
+        main = st.main.search(words, radius, st.main_dead, self._strategy)
+        if not st.delta_rows and not len(st.recent.ids):
+            return main
+        found = [main]
+        if len(st.recent.ids):
+            found.append(st.recent.search(words, radius, st.recent_dead, self._strategy))
+        if st.delta_rows:
+            n = st.delta_rows
+            found.append(
+                brute_force(st.delta_hashes[:n], st.delta_ids[:n], st.delta_dead, words, radius)
+            )
+        found = [hits for hits in found if hits[0].size] or [main]
+        if len(found) == 1:
+            return found[0]
+        q, ids, d = (np.concatenate(parts) for parts in zip(*found, strict=True))
         order = np.lexsort((ids, d, q))
         return q[order], ids[order], d[order]
+
+
+def _live_rows_of(seg: MihSegment, dead: Int64s, ids: Int64s) -> Int64s:
+    """Rows of ``seg`` that hold any of ``ids`` and are not tombstoned."""
+    rows = rows_of(seg.ids, ids)
+    return rows[~sorted_member(dead, rows)]
