@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 
 class IndexHit(NamedTuple):
@@ -26,6 +26,10 @@ class IndexHit(NamedTuple):
 
 class SignalIndex(ABC):
     """Exact range search over normalised signal strings of one signal type."""
+
+    lock_free_queries: ClassVar[bool] = False
+    """Whether queries may run while another thread writes (the matcher then searches without
+    holding its lock); an index that says so must make each query see a consistent state."""
 
     @abstractmethod
     def add(self, items: Iterable[tuple[int, str]]) -> None:

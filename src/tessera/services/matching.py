@@ -285,7 +285,7 @@ class Matcher:
             return None
         try:
             plan = self._plan(queries, banks, visible)
-            if not all(getattr(index, "lock_free_queries", False) for _, index, _ in plan):
+            if not all(index.lock_free_queries for _, index, _ in plan):
                 return _search(plan)
         finally:
             self._lock.release()
