@@ -12,10 +12,14 @@ Flow (all media made offline with PyAV, fixed seeds; the shared sample clips whe
    second, matched with python-threatexchange's rule (frames within 31 bits, quality >= 50,
    query-% >= 80); Tessera through ``hash_video`` with its default settings, matched by
    ``FrameIndex`` at the default threshold, again with the mirrored query as
-   ``tessera match --dihedral`` sends it, and at the loosest threshold a bank may set;
+   ``tessera match --dihedral`` sends it, and at the loosest threshold a bank may set; and
+   through ``vpdq_regions`` (the same frames also hashed as centre crops and regions, from the
+   same decode), matched by its ``FrameIndex`` at the default threshold with the mirrored query;
 4. recall per transform (a copy is found when its own reference matches) and false positives
-   (any other reference matching a copy, any reference matching an unrelated clip);
-5. hashing speed on the same files, one thread each: media seconds per CPU second.
+   (any other reference matching a copy, any reference matching an unrelated clip); hashes held
+   per reference and query time per method;
+5. hashing speed on the same files, one thread each: media seconds per CPU second
+   (``TESSERA_BENCH_VIDEO_SPEED=0`` skips it, to check recall alone).
 """
 
 from __future__ import annotations
@@ -44,10 +48,12 @@ from tessera.signals.vpdq import (
     format_features,
     hash_video,
 )
+from tessera.signals.vpdq_regions import REGIONS_SCHEME, RegionFrame, format_regions
 
 Rgb = npt.NDArray[np.uint8]
 SYNTH_REFS = int(os.environ.get("TESSERA_BENCH_VIDEO_REFS", "8"))
 SYNTH_UNRELATED = int(os.environ.get("TESSERA_BENCH_VIDEO_UNRELATED", "6"))
+TIME_HASHING = os.environ.get("TESSERA_BENCH_VIDEO_SPEED", "1") != "0"
 FPS = 30
 SECONDS = 10
 SIZE = (320, 240)
@@ -217,6 +223,8 @@ class Hashed:
     vpdq: list[VpdqFeature]  # Meta's vPDQ, 1 frame a second
     ours: list[VpdqFeature]
     mirrored: list[VpdqFeature]
+    regions: list[RegionFrame]
+    regions_mirrored: list[RegionFrame]
 
 
 def _meta_vpdq(data: bytes) -> list[VpdqFeature]:
@@ -230,8 +238,8 @@ def _meta_vpdq(data: bytes) -> list[VpdqFeature]:
 
 
 def _hash(data: bytes, params: VpdqParams) -> Hashed:
-    ours = hash_video(Content.from_bytes(data), params)
-    return Hashed(_meta_vpdq(data), ours.frames, ours.mirrored)
+    ours = hash_video(Content.from_bytes(data), params, regions=True)
+    return Hashed(_meta_vpdq(data), *ours)
 
 
 def _vpdq_matches(query: list[VpdqFeature], refs: dict[str, list[VpdqFeature]]) -> set[str]:
@@ -257,25 +265,38 @@ class _Matchers:
         self.meta = {n: h.vpdq for n, h in refs.items()}
         self.index = FrameIndex(params)
         self.index.add((i, format_features(refs[n].ours)) for i, n in enumerate(self.names))
+        self.regions = FrameIndex(params, REGIONS_SCHEME)
+        self.regions.add((i, format_regions(refs[n].regions)) for i, n in enumerate(self.names))
+        self.query_seconds: dict[str, list[float]] = {"vpdq": [], "regions": []}
 
-    def ours(self, features: list[VpdqFeature]) -> dict[str, int]:
+    def ours(self, index: FrameIndex, value: str, kind: str) -> dict[str, int]:
         """Each reference within the loosest threshold a bank may set, with its distance."""
-        if not features:
-            return {}
-        hits = self.index.query(format_features(features), LOOSE)
+        t0 = time.perf_counter()
+        hits = index.query(value, LOOSE)
+        self.query_seconds[kind].append(time.perf_counter() - t0)
         return {self.names[h.id]: h.distance for h in hits}
 
     def results(self, q: Hashed) -> dict[str, set[str]]:
-        plain, mirrored = self.ours(q.ours), self.ours(q.mirrored)
-        both = {n: min(d, mirrored.get(n, 100)) for n, d in plain.items()} | {
-            n: d for n, d in mirrored.items() if n not in plain
-        }
+        plain, mirrored, regions = {}, {}, {}
+        if q.ours:
+            plain = self.ours(self.index, format_features(q.ours), "vpdq")
+            mirrored = self.ours(self.index, format_features(q.mirrored), "vpdq")
+            regions = self.ours(self.regions, format_regions(q.regions), "regions")
+            flipped = self.ours(self.regions, format_regions(q.regions_mirrored), "regions")
+            regions = _nearest(regions, flipped)
+        both = _nearest(plain, mirrored)
         return {
             "vpdq": _vpdq_matches(q.vpdq, self.meta),
             "ours": {n for n, d in plain.items() if d <= DEFAULT},
             "dihedral": {n for n, d in both.items() if d <= DEFAULT},
             "loose": set(both),
+            "regions": {n for n, d in regions.items() if d <= DEFAULT},
         }
+
+
+def _nearest(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    """Each reference in either answer, at the nearer of its distances."""
+    return {n: min(a.get(n, 100), b.get(n, 100)) for n in a.keys() | b.keys()}
 
 
 DEFAULT = VpdqSignal.default_threshold
@@ -285,6 +306,7 @@ METHODS = {
     "ours": f"Tessera vpdq ({DEFAULT})",
     "dihedral": f"Tessera --dihedral ({DEFAULT})",
     "loose": f"Tessera --dihedral ({LOOSE})",
+    "regions": f"Tessera vpdq_regions --dihedral ({DEFAULT})",
 }
 
 
@@ -326,7 +348,7 @@ def _speed(files: dict[str, bytes], params: VpdqParams, repeats: int = 3) -> lis
             with av.open(io.BytesIO(data)) as c:
                 s = c.streams.video[0]
                 seconds = float(s.duration * s.time_base) if s.duration else 0.0
-            theirs, ours = [], []
+            theirs, ours, both = [], [], []
             for _ in range(repeats):
                 t0 = time.process_time()
                 _meta_vpdq(data)
@@ -334,10 +356,13 @@ def _speed(files: dict[str, bytes], params: VpdqParams, repeats: int = 3) -> lis
                 t0 = time.process_time()
                 hash_video(Content.from_bytes(data), params)
                 ours.append(seconds / (time.process_time() - t0))
+                t0 = time.process_time()
+                hash_video(Content.from_bytes(data), params, regions=True)
+                both.append(seconds / (time.process_time() - t0))
                 bars.advance(task)
             ratios.append(statistics.median(ours) / statistics.median(theirs))
-            rows.append([name, f"{seconds:.1f} s", _spread(theirs), _spread(ours)])
-    rows.append(["ratio Tessera / vPDQ (median)", "", "", f"{statistics.median(ratios):.2f}x"])
+            rows.append([name, f"{seconds:.1f} s", _spread(theirs), _spread(ours), _spread(both)])
+    rows.append(["ratio Tessera / vPDQ (median)", "", "", f"{statistics.median(ratios):.2f}x", ""])
     return rows
 
 
@@ -402,9 +427,14 @@ def run() -> str:
     ]
     speed_files = dict(list(refs.items())[-3:])  # the shared originals and one generated clip
     speed_files.update({k: v for k, v in unrelated.items() if not k.startswith("synthetic")})
-    speed = _speed(speed_files, params)
+    speed = _speed(speed_files, params) if TIME_HASHING else []
     frames_per_ref = statistics.median(len(h.ours) for h in hashed.values())
     frames_per_ref_meta = statistics.median(len(h.vpdq) for h in hashed.values())
+    region_hashes = statistics.median(
+        sum(q >= params.quality_floor for f in h.regions for q in f.qualities)
+        for h in hashed.values()
+    )
+    query_ms = {k: 1000 * statistics.median(v) for k, v in matchers.query_seconds.items()}
     return "\n\n".join(
         [
             "## Video matching: Tessera vpdq and Meta's vPDQ (bench/bench_video.py)",
@@ -419,7 +449,11 @@ def run() -> str:
             f"{params.frame_threshold} bits) at the default distance threshold {DEFAULT} (80 % of "
             f"either video matched) and at {LOOSE}, the loosest a bank may set (50 %); "
             "`--dihedral` also sends the mirrored query. Frames kept per reference (median): "
-            f"vPDQ {frames_per_ref_meta:g}, Tessera {frames_per_ref:g}.",
+            f"vPDQ {frames_per_ref_meta:g}, Tessera {frames_per_ref:g}; `vpdq_regions` holds "
+            f"{len(REGIONS_SCHEME.pairs)} hashes per kept frame, {region_hashes:g} per reference "
+            "(median, variants under the quality floor left out). One query (median over all "
+            f"queries, index of {n} references): vpdq {query_ms['vpdq']:.1f} ms, vpdq_regions "
+            f"{query_ms['regions']:.1f} ms.",
             "Recall per transform (the copy's own reference matches):",
             md_table(["transform"] + list(METHODS.values()), rows),
             "The shared sample edits against their originals:",
@@ -429,6 +463,11 @@ def run() -> str:
             md_table(["method", "wrong references / pairs", "unrelated clips / pairs"], fp_rows),
             "Hashing speed, one thread each, media seconds per CPU second (median and min–max of "
             "3 runs; measured on a loaded 2-core machine shared with other jobs):",
-            md_table(["clip", "length", "vPDQ (1 fps)", "Tessera vpdq"], speed),
+            md_table(
+                ["clip", "length", "vPDQ (1 fps)", "Tessera vpdq", "Tessera vpdq + vpdq_regions"],
+                speed,
+            )
+            if speed
+            else "(not measured: TESSERA_BENCH_VIDEO_SPEED=0)",
         ]
     )

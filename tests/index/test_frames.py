@@ -1,4 +1,4 @@
-"""The frame index answers exactly as brute-force vPDQ comparison does, through adds and removes."""
+"""The frame index answers exactly as brute-force comparison does (vpdq and vpdq_regions frames)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,16 @@ from hypothesis import strategies as st
 from hypothesis.strategies import DataObject
 
 from tessera.index.base import IndexHit
-from tessera.index.frames import FrameIndex, compare_videos
+from tessera.index.frames import FrameIndex, compare_frames, compare_videos
 from tessera.signals.vpdq import VpdqFeature, VpdqParams, format_features, parse_features
+from tessera.signals.vpdq_regions import (
+    REGIONS_SCHEME,
+    VARIANTS,
+    RegionFrame,
+    format_regions,
+    parse_regions,
+    region_frames,
+)
 
 # A few base hashes; frames are those with a few bits flipped, so videos share near frames.
 _BASES = [int("5a" * 32, 16), int("c3" * 32, 16), int("0f" * 32, 16)]
@@ -77,3 +85,29 @@ def test_a_stored_video_matches_itself_with_its_whole_segment() -> None:
     assert hit.detail["query_match_pct"] == 100.0
     index.remove([7, 8])
     assert index.query(format_features(frames), 100) == [] and len(index) == 0
+
+
+@st.composite
+def region_frame(draw: st.DrawFn) -> RegionFrame:
+    hexes = [draw(frame()).hex for _ in VARIANTS]
+    qualities = [draw(st.sampled_from([30, 60, 100])) for _ in VARIANTS]
+    return RegionFrame(tuple(hexes), tuple(qualities), draw(st.integers(0, 20)) / 2)
+
+
+region_videos = st.lists(region_frame(), min_size=1, max_size=5).map(format_regions)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stored=st.lists(st.tuples(_IDS, region_videos), max_size=4), query=region_videos)
+def test_region_index_equals_brute_force(stored: list[tuple[int, str]], query: str) -> None:
+    index = FrameIndex(VpdqParams(), REGIONS_SCHEME)
+    index.add(stored)
+    model = dict(stored)
+    for q in [query, *list(model.values())[:1]]:
+        expected = []
+        for i, v in model.items():
+            frames = region_frames(parse_regions(q)), region_frames(parse_regions(v))
+            distance, detail = compare_frames(*frames, VpdqParams(), REGIONS_SCHEME)
+            if distance <= 50:
+                expected.append(IndexHit(i, distance, detail))
+        assert index.query(q, 50) == sorted(expected, key=lambda h: (h.distance, h.id))

@@ -1,15 +1,19 @@
-"""The frame index that serves ``vpdq``: every reference frame in a Hamming index, votes per video.
+"""The frame index that serves ``vpdq`` and ``vpdq_regions``: reference frames in a Hamming index.
 
-Layout. Each stored video keeps its usable frames (quality at or above the floor, repeated hashes
-once, as vPDQ prepares them) under a contiguous range of frame ids in one ``HammingIndex``; a
-growable array maps each frame id back to its video's signal id (-1 once removed), and each
-video keeps its frames' timestamps.
+Layout. A ``FrameScheme`` says how a signal type's value reads as frames: each frame has one
+hash per *variant* (``vpdq``: the whole frame only; ``vpdq_regions``: the whole frame, centre
+crops and regions) and which (query variant, reference variant) pairs may match. Each stored
+video keeps its usable frames (whole-frame quality at or above the floor, repeated hashes once,
+as vPDQ prepares them) under a contiguous range of ids, one per (frame, variant), in one
+``HammingIndex`` (a variant below the quality floor is left out); a growable array maps each id
+back to its video's signal id (-1 once removed), and each video keeps its frames' timestamps.
 
 Query flow (one query video = one batch):
 
 1. the query's frames are prepared the same way; a video with no usable frame matches nothing;
-2. all of them go to ``HammingIndex.query_array`` at once, with ``vpdq_frame_threshold`` as the
-   radius: every (query frame, reference frame) pair within that many bits;
+2. all their usable variant hashes go to ``HammingIndex.query_array`` at once, with
+   ``vpdq_frame_threshold`` as the radius; a (query frame, reference frame) pair matches when
+   some pair of their variants that the scheme allows is within that many bits;
 3. pairs are grouped by reference video: query-% is the share of query frames with a partner in
    that video, compared-% the share of that video's frames with a partner in the query;
 4. distance is ``100 - max(query-%, compared-%)`` rounded up (100 when a floor is not met), and
@@ -23,9 +27,9 @@ uniform borders that hashing cuts off (it lives here, beside the other frame-lev
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -37,15 +41,22 @@ from tessera.signals.vpdq import VpdqFeature, VpdqParams, parse_features
 __all__ = [
     "BORDER_FRAMES",
     "BORDER_PENDING",
+    "VPDQ_SCHEME",
     "FrameIndex",
+    "FrameScheme",
+    "VariantFrames",
     "border_crop",
+    "compare_frames",
     "compare_videos",
     "frame_weights",
     "hamming_words",
     "informative",
+    "vpdq_frames",
 ]
 
 Words = npt.NDArray[np.uint64]
+Words3 = npt.NDArray[np.uint64]  # (frames, variants, 4)
+Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
 
 # Border measurement: a row or column is a bar when the middle 80% of its samples span at most
@@ -118,11 +129,51 @@ def _run(flags: npt.NDArray[np.bool_]) -> int:
     return int(stops[0]) if stops.size else int(flags.size)
 
 
+class VariantFrames(NamedTuple):
+    """A video's frames as a scheme reads them: one hash per variant of each frame.
+
+    ``words`` is (frames, variants, 4) uint64, ``quality`` (frames, variants), ``times`` (frames,)
+    in seconds; variant 0 is the whole frame, whose quality decides whether the frame is usable.
+    """
+
+    words: Words3
+    quality: Ints
+    times: Floats
+
+
+@dataclass(frozen=True, slots=True)
+class FrameScheme:
+    """How a signal type's value reads as frames, and which variants may match which.
+
+    ``pairs[i, j]`` is True when variant i of a query frame may match variant j of a reference
+    frame; a scheme is used for both sides, so ``pairs`` is symmetric.
+    """
+
+    parse: Callable[[str], VariantFrames]
+    pairs: npt.NDArray[np.bool_]
+
+
+def vpdq_frames(features: Sequence[VpdqFeature]) -> VariantFrames:
+    """A vPDQ frame list as frames of one variant, the whole frame."""
+    hexes = [f.hex for f in features]
+    words = parse_hex(hexes) if hexes else np.empty((0, 4), np.uint64)
+    return VariantFrames(
+        words.reshape(-1, 1, 4),
+        np.array([[f.quality] for f in features], dtype=np.int64).reshape(-1, 1),
+        np.array([f.timestamp for f in features], dtype=np.float64),
+    )
+
+
+VPDQ_SCHEME = FrameScheme(lambda value: vpdq_frames(parse_features(value)), np.ones((1, 1), bool))
+
+
 @dataclass(frozen=True, slots=True)
 class _Prepared:
-    """A video's usable frames: hashes as words, their timestamps, and the time each stands for."""
+    """A video's usable frames: hashes per variant as words, which variants are usable (quality
+    at or above the floor), their timestamps, and the time each frame stands for."""
 
-    words: Words
+    words: Words3
+    usable: npt.NDArray[np.bool_]
     times: Floats
     weights: Floats
 
@@ -144,22 +195,22 @@ def frame_weights(times: Floats) -> Floats:
     return weights
 
 
-def _prepare(features: Sequence[VpdqFeature], params: VpdqParams) -> _Prepared:
-    """Frames at or above the quality floor, each hash once (first occurrence), as vPDQ does."""
-    weights = frame_weights(np.array([f.timestamp for f in features], dtype=np.float64))
-    seen: set[str] = set()
-    kept: list[int] = []
-    for i, f in enumerate(features):
-        if f.quality >= params.quality_floor and f.hex not in seen:
-            seen.add(f.hex)
-            kept.append(i)
-    hexes = [features[i].hex for i in kept]
-    words = parse_hex(hexes) if kept else np.empty((0, 4), np.uint64)
-    times = np.array([features[i].timestamp for i in kept], dtype=np.float64)
+def _prepare(frames: VariantFrames, params: VpdqParams) -> _Prepared:
+    """Frames whose whole-frame quality is at or above the floor, each whole-frame hash once
+    (first occurrence), as vPDQ does; a variant under the floor is not usable."""
+    weights = frame_weights(frames.times)
+    good = np.flatnonzero(frames.quality[:, 0] >= params.quality_floor)
+    _, first = np.unique(frames.words[good, 0], axis=0, return_index=True)
+    kept = good[np.sort(first)]
     kept_weights = weights[kept]
-    if kept and not kept_weights.sum() > 0:
+    if kept.size and not kept_weights.sum() > 0:
         kept_weights[:] = 1.0
-    return _Prepared(words, times, kept_weights)
+    return _Prepared(
+        frames.words[kept],
+        frames.quality[kept] >= params.quality_floor,
+        frames.times[kept],
+        kept_weights,
+    )
 
 
 def _score(
@@ -208,29 +259,49 @@ def _percent(share: float) -> int:
 def compare_videos(
     query: Sequence[VpdqFeature], reference: Sequence[VpdqFeature], params: VpdqParams
 ) -> tuple[int, dict[str, Any] | None]:
-    """Distance and matched segment of two frame lists, by brute force over all frame pairs."""
+    """Distance and matched segment of two vPDQ frame lists, by brute force over frame pairs."""
+    return compare_frames(vpdq_frames(query), vpdq_frames(reference), params, VPDQ_SCHEME)
+
+
+def compare_frames(
+    query: VariantFrames, reference: VariantFrames, params: VpdqParams, scheme: FrameScheme
+) -> tuple[int, dict[str, Any] | None]:
+    """Distance and matched segment of two videos' frames, by brute force over all pairs of
+    frames and of the variants ``scheme`` lets match."""
     q, r = _prepare(query, params), _prepare(reference, params)
     if len(q.times) == 0 or len(r.times) == 0:
         return 100, None
     near = np.zeros((len(q.times), len(r.times)), dtype=bool)
-    for start in range(0, len(q.times), 256):
-        block = q.words[start : start + 256, None, :] ^ r.words[None, :, :]
-        near[start : start + 256] = np.bitwise_count(block).sum(axis=2) <= params.frame_threshold
+    for q_variant, r_variant in zip(*np.nonzero(scheme.pairs), strict=True):
+        refs, ref_usable = r.words[None, :, r_variant], r.usable[None, :, r_variant]
+        for start in range(0, len(q.times), 256):
+            stop = start + 256
+            bits = np.bitwise_count(q.words[start:stop, None, q_variant] ^ refs).sum(axis=2)
+            near[start:stop] |= (
+                (bits <= params.frame_threshold)
+                & q.usable[start:stop, None, q_variant]
+                & ref_usable
+            )
     pair_query, pair_ref = np.nonzero(near)
     return _score(q, r, pair_query, pair_ref, params)
 
 
 @dataclass(frozen=True, slots=True)
 class _Video:
-    first: int  # frame id of its first usable frame
+    first: int  # id of (frame 0, variant 0); (frame f, variant v) is first + f * variants + v
     frames: _Prepared
+
+    def ids(self) -> npt.NDArray[np.int64]:
+        """The ids of its usable (frame, variant) hashes."""
+        return self.first + np.flatnonzero(self.frames.usable.ravel()).astype(np.int64)
 
 
 class FrameIndex(SignalIndex):
-    """vPDQ matching over a Hamming index of every reference frame."""
+    """vPDQ matching over a Hamming index of every reference frame (and its variants)."""
 
-    def __init__(self, params: VpdqParams | None = None) -> None:
+    def __init__(self, params: VpdqParams | None = None, scheme: FrameScheme = VPDQ_SCHEME):
         self.params = params or VpdqParams()
+        self.scheme = scheme
         self._frames = HammingIndex()
         self._videos: dict[int, _Video] = {}
         self._owner = np.full(1024, -1, dtype=np.int64)
@@ -243,17 +314,17 @@ class FrameIndex(SignalIndex):
         ids: list[npt.NDArray[np.int64]] = []
         words: list[Words] = []
         for video_id, value in latest.items():
-            prepared = _prepare(parse_features(value), self.params)
-            count = len(prepared.times)
-            first = self._allocate(video_id, count)
-            self._videos[video_id] = _Video(first, prepared)
-            ids.append(np.arange(first, first + count, dtype=np.int64))
-            words.append(prepared.words)
+            prepared = _prepare(self.scheme.parse(value), self.params)
+            first = self._allocate(video_id, prepared.usable.size)
+            video = _Video(first, prepared)
+            self._videos[video_id] = video
+            ids.append(video.ids())
+            words.append(prepared.words[prepared.usable])
         if ids:
             self._frames.add_array(np.concatenate(ids), np.concatenate(words))
 
     def _allocate(self, video_id: int, count: int) -> int:
-        """A contiguous range of ``count`` frame ids owned by ``video_id``."""
+        """A contiguous range of ``count`` ids owned by ``video_id``."""
         first = self._next
         self._next += count
         if self._next > len(self._owner):
@@ -270,11 +341,8 @@ class FrameIndex(SignalIndex):
             video = self._videos.pop(video_id, None)
             if video is None:
                 continue
-            frame_ids = np.arange(
-                video.first, video.first + len(video.frames.times), dtype=np.int64
-            )
-            self._owner[frame_ids] = -1
-            gone.append(frame_ids)
+            self._owner[video.first : video.first + video.frames.usable.size] = -1
+            gone.append(video.ids())
         if gone:
             self._frames.remove_array(np.concatenate(gone))
 
@@ -283,14 +351,22 @@ class FrameIndex(SignalIndex):
 
         Distance 100 means nothing in common (or a floor not met) and is never a hit.
         """
-        query = _prepare(parse_features(value), self.params)
+        query = _prepare(self.scheme.parse(value), self.params)
         if len(query.times) == 0 or not self._videos:
             return []
-        found = self._frames.query_array(query.words, self.params.frame_threshold)
+        variants = query.usable.shape[1]
+        flat = np.flatnonzero(query.usable.ravel())
+        found = self._frames.query_array(query.words[query.usable], self.params.frame_threshold)
+        query_frame, query_variant = np.divmod(flat[found.query_index], variants)
         owners = self._owner[found.ids]
         hits: list[IndexHit] = []
         order = np.argsort(owners, kind="stable")
-        owners, query_index, frame_ids = owners[order], found.query_index[order], found.ids[order]
+        owners, query_frame, query_variant, ids = (
+            owners[order],
+            query_frame[order],
+            query_variant[order],
+            found.ids[order],
+        )
         bounds = np.flatnonzero(np.diff(owners)) + 1
         for lo, hi in zip(
             np.r_[0, bounds].tolist(), np.r_[bounds, len(owners)].tolist(), strict=True
@@ -299,13 +375,12 @@ class FrameIndex(SignalIndex):
                 continue
             video_id = int(owners[lo])
             video = self._videos[video_id]
-            distance, detail = _score(
-                query,
-                video.frames,
-                query_index[lo:hi],
-                frame_ids[lo:hi] - video.first,
-                self.params,
+            ref_frame, ref_variant = np.divmod(ids[lo:hi] - video.first, variants)
+            allowed = self.scheme.pairs[query_variant[lo:hi], ref_variant]
+            pair_query, pair_ref = _unique_pairs(
+                query_frame[lo:hi][allowed], ref_frame[allowed], len(video.frames.times)
             )
+            distance, detail = _score(query, video.frames, pair_query, pair_ref, self.params)
             if distance <= min(threshold, 99):
                 hits.append(IndexHit(video_id, distance, detail))
         hits.sort(key=lambda h: (h.distance, h.id))
@@ -313,3 +388,11 @@ class FrameIndex(SignalIndex):
 
     def __len__(self) -> int:
         return len(self._videos)
+
+
+def _unique_pairs(
+    query_frame: npt.NDArray[np.int64], ref_frame: npt.NDArray[np.int64], ref_frames: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Each (query frame, reference frame) pair once, however many variant pairs matched."""
+    unique = np.unique(query_frame * ref_frames + ref_frame)
+    return unique // ref_frames, unique % ref_frames

@@ -21,7 +21,10 @@ Hashing one video (``hash_video``):
 3. each frame gets a PDQ hash and quality from ``tessera.signals.pdq_hasher`` (no second PDQ
    implementation), and its left-right mirror image's hash from the same DCT;
 4. a frame whose hash is within ``vpdq_dedupe_bits`` of the last kept frame's is dropped, so
-   still scenes do not flood the frame list while motion keeps many frames.
+   still scenes do not flood the frame list while motion keeps many frames;
+5. with ``regions`` (``VpdqSignal.hashes`` asks when ``vpdq_regions`` is registered), each kept
+   frame is also hashed as the centre crops and regions of ``tessera.signals.vpdq_regions``,
+   the Tessera-only type that finds cropped and overlaid copies; one decode serves both types.
 
 Matching (``tessera.index.frames.FrameIndex``, and ``distance`` here, which agree exactly): as
 vPDQ defines it, frames below the quality floor are ignored, repeated hashes counted once, and a
@@ -49,11 +52,12 @@ from tessera.errors import InvalidSignal
 from tessera.media.image import Luma
 from tessera.media.kinds import MediaKind
 from tessera.signals.base import Signal, SignalType
-from tessera.signals.pdq_hasher import pdq_dihedral_from_luma
+from tessera.signals.pdq_hasher import pdq_mirrored_from_luma
 
 if TYPE_CHECKING:
     from tessera.index.base import SignalIndex
     from tessera.media.content import Content
+    from tessera.signals.vpdq_regions import RegionFrame
 
 __all__ = [
     "MIRROR",
@@ -163,18 +167,24 @@ def _feature(
 
 
 class VideoHashes(NamedTuple):
-    """A video's kept frames, and the hashes of the same frames mirrored left to right."""
+    """A video's kept frames, the same frames mirrored left to right, and (when asked for)
+    the ``vpdq_regions`` variants of both."""
 
     frames: list[VpdqFeature]
     mirrored: list[VpdqFeature]
+    regions: list[RegionFrame]
+    regions_mirrored: list[RegionFrame]
 
 
-def hash_video(content: Content, params: VpdqParams) -> VideoHashes:
-    """Hash a video's frames (steps 1-4 of the module docstring); no frames for a silent clip."""
+def hash_video(content: Content, params: VpdqParams, *, regions: bool = False) -> VideoHashes:
+    """Hash a video's frames (steps 1-4 of the module docstring); no frames for a silent clip.
+
+    With ``regions``, each kept frame also gets its ``vpdq_regions`` variants (same decode).
+    """
     from tessera.index.frames import BORDER_PENDING, border_crop, informative
     from tessera.media.video import decode_video
 
-    hasher = _FrameHasher(params.dedupe_bits)
+    hasher = _FrameHasher(params.dedupe_bits, regions)
     pending: list[tuple[float, Luma]] = []
     detailed: list[npt.NDArray[np.float32]] = []
     decoded = decode_video(
@@ -197,17 +207,22 @@ def hash_video(content: Content, params: VpdqParams) -> VideoHashes:
         hasher.crop = border_crop(detailed)
         for at, luma in pending:
             hasher.add(at, luma)
-    return VideoHashes(hasher.frames, hasher.mirrored)
+    return VideoHashes(hasher.frames, hasher.mirrored, hasher.regions, hasher.regions_mirrored)
 
 
 class _FrameHasher:
     """Steps 2-4 for one frame at a time: cut the borders, hash, keep it unless a near repeat."""
 
-    def __init__(self, dedupe_bits: int) -> None:
+    def __init__(self, dedupe_bits: int, regions: bool) -> None:
+        from tessera.signals.vpdq_regions import region_hashes  # imports this module
+
         self.dedupe_bits = dedupe_bits
+        self.region_hashes = region_hashes if regions else None
         self.crop: tuple[int, int, int, int] | None = None
         self.frames: list[VpdqFeature] = []
         self.mirrored: list[VpdqFeature] = []
+        self.regions: list[RegionFrame] = []
+        self.regions_mirrored: list[RegionFrame] = []
         self._last: int | None = None
 
     def add(self, timestamp: float, luma: Luma) -> None:
@@ -222,13 +237,18 @@ class _FrameHasher:
             luma.scale_x,
             luma.scale_y,
         )
-        hashes, quality = pdq_dihedral_from_luma(cut)
-        value = int(hashes["original"], 16)
+        (frame_hash, quality), mirror = pdq_mirrored_from_luma(cut)
+        value = int(frame_hash, 16)
         if self._last is not None and (value ^ self._last).bit_count() <= self.dedupe_bits:
             return
         self._last = value
-        self.frames.append(VpdqFeature(hashes["original"], quality, timestamp))
-        self.mirrored.append(VpdqFeature(hashes["flipy"], quality, timestamp))
+        self.frames.append(VpdqFeature(frame_hash, quality, timestamp))
+        self.mirrored.append(VpdqFeature(mirror, quality, timestamp))
+        if self.region_hashes is not None:
+            whole = (frame_hash, mirror, quality)
+            plain, mirrored = self.region_hashes(cut, whole, timestamp)
+            self.regions.append(plain)
+            self.regions_mirrored.append(mirrored)
 
 
 class VpdqSignal(SignalType):
@@ -238,7 +258,7 @@ class VpdqSignal(SignalType):
     media_kinds = frozenset({MediaKind.VIDEO})
     default_threshold = 20
     max_threshold = 50
-    _cache: tuple[bytes, VideoHashes] | None = None  # the last video hashed (see transformed)
+    _cache: tuple[bytes, VideoHashes, bool] | None = None  # the last video hashed (see hashes)
 
     @classmethod
     def validate(cls, value: str) -> str:
@@ -257,7 +277,7 @@ class VpdqSignal(SignalType):
         """The frame list of a video; None for other media and for a container without video."""
         if content.kind not in cls.media_kinds:
             return None
-        hashes = cls._hashes(content)
+        hashes = cls.hashes(content)
         if not hashes.frames:
             return None
         quality = max(f.quality for f in hashes.frames)
@@ -268,20 +288,26 @@ class VpdqSignal(SignalType):
         """The frame list of the video mirrored left to right (from the same decode)."""
         if content.kind not in cls.media_kinds:
             return []
-        hashes = cls._hashes(content)
+        hashes = cls.hashes(content)
         if not hashes.mirrored:
             return []
         quality = max(f.quality for f in hashes.mirrored)
         return [(MIRROR, Signal(cls.name, format_features(hashes.mirrored), quality))]
 
     @classmethod
-    def _hashes(cls, content: Content) -> VideoHashes:
-        """Hash a video once: ``transformed`` right after ``hash_content`` reuses the decode."""
+    def hashes(cls, content: Content, *, regions: bool | None = None) -> VideoHashes:
+        """Hash a video once: ``transformed`` and ``vpdq_regions``, asked right after
+        ``hash_content``, reuse the decode. ``regions`` adds the ``vpdq_regions`` variants
+        (default: when that type is registered, so ``vpdq`` alone does not pay for them)."""
+        if regions is None:
+            from tessera.signals.registry import all_signal_types
+
+            regions = "vpdq_regions" in all_signal_types()
         cached = cls._cache
-        if cached is not None and cached[0] is content.data:
+        if cached is not None and cached[0] is content.data and (cached[2] or not regions):
             return cached[1]
-        hashes = hash_video(content, VpdqParams.from_settings())
-        cls._cache = (content.data, hashes)
+        hashes = hash_video(content, VpdqParams.from_settings(), regions=regions)
+        cls._cache = (content.data, hashes, regions)
         return hashes
 
     @classmethod
