@@ -230,7 +230,7 @@ class Settings(BaseSettings):
     )
 
     changes_page_max: int = Field(
-        default=5000,
+        default=20_000,
         gt=0,
         le=100_000,
         description="Most changes one page of the change feed (`GET /v1/changes`) carries.",
@@ -241,7 +241,7 @@ class Settings(BaseSettings):
         description="How often `tessera serve` pulls from every peer, in seconds (0: never).",
     )
     sync_page_size: int = Field(
-        default=5000,
+        default=20_000,
         gt=0,
         le=100_000,
         description="How many changes this node asks a peer for per page when it syncs.",

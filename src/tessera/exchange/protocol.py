@@ -18,7 +18,10 @@ create a mirror for entries of a bank it has not seen yet. ``next_after`` is the
 next page (past changes the caller may not see, too); ``more`` is false at the end of the log.
 
 Every model refuses unknown fields and wrong types: the puller validates a page before applying
-any of it (``services.sync``).
+any of it (``services.sync``). A signal of a known type is also checked and normalised by its
+signal type while the page is read (pass the types as ``context={"signal_types": ...}`` to read
+many pages without looking them up per signal); a signal of a type this node does not know is
+kept as it came.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-from tessera.errors import TesseraError
+from tessera.errors import InputError, TesseraError
+from tessera.signals.registry import all_signal_types
 
 Uuid = Annotated[str, Field(pattern=r"^[0-9a-fA-F-]{8,36}$", max_length=36)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -49,6 +53,19 @@ class SignalWire(Wire):
     type: Annotated[str, Field(min_length=1, max_length=64)]
     value: Annotated[str, Field(min_length=1, max_length=16 * 1024 * 1024)]
     quality: Annotated[int, Field(ge=0, le=100)] | None = None
+
+    @model_validator(mode="after")
+    def _normalise(self, info: ValidationInfo) -> SignalWire:
+        context = info.context if isinstance(info.context, dict) else {}
+        types = context.get("signal_types") or all_signal_types()
+        signal_type = types.get(self.type)
+        if signal_type is None:
+            return self
+        try:
+            value = signal_type.validate(self.value)
+        except InputError as e:
+            raise ValueError(f"bad {self.type} signal: {e}") from None
+        return self if value == self.value else self.model_copy(update={"value": value})
 
 
 class BankWire(Wire):

@@ -22,11 +22,14 @@ The page is JSON in the ``exchange.protocol.ChangesPage`` shape.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from tessera.services.access import Principal, may_see, may_see_all_opinions, sees_distribution
+from tessera.services.cycles import collector_paused
+from tessera.store import changelog
 from tessera.store.records import Bank, Change, ChangeKind
 from tessera.store.repository import Store
 
@@ -82,15 +85,18 @@ class _Page:
     changes: list[dict[str, Any]] = field(default_factory=list)
     banks: dict[str, dict[str, Any]] = field(default_factory=dict)
     _deleted_visible: dict[str, bool] = field(default_factory=dict)
+    _visible: dict[str, Bank | None] = field(default_factory=dict)
 
     def foreign(self, origin: str | None) -> bool:
         return not (self.exclude_origin and origin == self.exclude_origin)
 
     def visible_bank(self, bank_uuid: str) -> Bank | None:
-        bank = self.current.get(bank_uuid)
-        if bank is None or not may_see(self.who, bank) or not self.foreign(bank.origin_node):
-            return None
-        return bank
+        # Judged once per bank and page: a page holds thousands of changes of a few banks.
+        if bank_uuid not in self._visible:
+            bank = self.current.get(bank_uuid)
+            seen = bank is not None and may_see(self.who, bank) and self.foreign(bank.origin_node)
+            self._visible[bank_uuid] = bank if seen else None
+        return self._visible[bank_uuid]
 
     def emit(self, change: Change, kind: str, **body: Any) -> None:
         self.changes.append(
@@ -183,10 +189,26 @@ def changes_page(
     until: int | None = None,
 ) -> bytes:
     """One page of the feed for ``who`` as JSON bytes (see the module docstring)."""
-    if bank is not None:
-        raw = store.bank_changes_after(bank, after, until if until is not None else 2**62, limit)
-    else:
-        raw = store.changes_after(after, limit)
+    with collector_paused():
+        return _changes_page(store, who, after, limit, exclude_origin, bank, until)
+
+
+def _changes_page(
+    store: Store,
+    who: Principal,
+    after: int,
+    limit: int,
+    exclude_origin: str | None,
+    bank: str | None,
+    until: int | None,
+) -> bytes:
+    with store.db.read() as conn:
+        if bank is not None:
+            top = until if until is not None else 2**62
+            raw = changelog.bank_changes_after(conn, bank, after, top, limit)
+        else:
+            raw = changelog.changes_after(conn, after, limit)
+        latest = changelog.latest_seq(conn)
     current = store.banks_by_uuid({c.bank_uuid for c in raw})
     page = _Page(who, exclude_origin, current, store, replay=bank is not None)
     for change in raw:
@@ -196,7 +218,7 @@ def changes_page(
         "changes": page.changes,
         "banks": page.banks,
         "next_after": raw[-1].seq if raw else after,
-        "latest_seq": store.latest_seq(),
+        "latest_seq": latest,
         "more": len(raw) == limit,
     }
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return orjson.dumps(body)

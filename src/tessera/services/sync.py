@@ -10,8 +10,12 @@ Pulling from one peer (``Syncer.pull``):
 3. if the page grants access to a bank, replay that bank's history up to the grant first (each
    replay page is idempotent, so a crash mid-replay is repaired by doing it again);
 4. apply the page and move the cursor in ONE transaction (``store.mirror.apply_page``); the cursor
-   is re-read inside it, so two processes syncing the same peer never apply a page twice;
-5. repeat until the peer says there is no more.
+   is re-read inside it, so two processes syncing the same peer never apply a page twice. What
+   the page logs here is never carried back, so a push cursor that had seen the whole log moves
+   past it in that transaction too;
+5. repeat until the peer says there is no more. The next page is fetched and read (step 2, on a
+   second thread) while this one is applied, and Python's cycle collector is paused meanwhile
+   (``services.cycles``).
 
 Then ``push``: opinions given here (or carried here from further away) on banks mirrored from the
 peer go back to it (``POST /v1/opinions``), in batches, after this node's push cursor.
@@ -41,9 +45,12 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
 from tessera.exchange.protocol import ChangesPage, OpinionPush, OpinionsPush, PeerError
+from tessera.services.cycles import collector_paused
 from tessera.settings import Settings
+from tessera.signals.registry import all_signal_types
+from tessera.store import changelog
 from tessera.store.mirror import Applied, apply_page
-from tessera.store.peers import Peer, PeerStore, get_peer, set_cursor
+from tessera.store.peers import Peer, PeerStore, get_peer, peers, set_cursor
 from tessera.store.records import ChangeKind
 from tessera.store.repository import Store
 from tessera.store.tables import changes
@@ -96,6 +103,7 @@ class Syncer:
         self.store = store
         self.settings = settings
         self.peers = PeerStore(store.db)
+        self._signal_types = all_signal_types()
         self._client = httpx.Client(
             transport=transport,
             timeout=httpx.Timeout(
@@ -165,7 +173,9 @@ class Syncer:
         except httpx.HTTPError as e:
             raise PeerError(f"{what}: {type(e).__name__}: {e}") from None
         try:
-            page = ChangesPage.model_validate_json(body, strict=True)
+            page = ChangesPage.model_validate_json(
+                body, strict=True, context={"signal_types": self._signal_types}
+            )
         except pydantic.ValidationError as e:
             raise PeerError(f"{what}: malformed page: {_first_error(e)}") from None
         self._check(peer, page, after, until, what)
@@ -206,9 +216,17 @@ class Syncer:
                         f"peer {peer.name}: another sync moved the cursor to {current}; "
                         "stopping this one"
                     )
+            top = changelog.latest_seq(conn)
             applied = apply_page(conn, page, peer=peer.name, local_node=self.store.node_id)
             if move:
                 set_cursor(conn, peer.name, page.next_after, page.node)
+            # What a page logs here came from a peer and is never pushed: a push cursor that had
+            # seen the whole log moves past it, so the next push does not scan a big sync again.
+            conn.execute(
+                peers.update()
+                .where(peers.c.push_cursor == top)
+                .values(push_cursor=changelog.latest_seq(conn))
+            )
         return applied
 
     def _replay(self, peer: Peer, bank: str, until: int, result: SyncResult) -> None:
@@ -229,7 +247,10 @@ class Syncer:
         result = SyncResult(name)
         peer = self.peers.get(name)
         after = peer.cursor
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tessera-fetch") as pool:
+        with (
+            collector_paused(),
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="tessera-fetch") as pool,
+        ):
             pending: Future[ChangesPage] | None = pool.submit(self.fetch_page, peer, after)
             try:
                 while pending is not None and (max_pages is None or result.pages < max_pages):

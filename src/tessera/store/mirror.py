@@ -12,7 +12,8 @@ with its counts and the first bank and entry uuids.
 Rules that keep a hostile or confused peer from doing harm:
 - a change about a bank or entry whose origin is this node is ignored (never loop);
 - a bank uuid that names one of this node's own banks, or an entry uuid held by another bank,
-  refuses the page (``PeerError``); so does a signal value its signal type rejects.
+  refuses the page (``PeerError``); a signal value its signal type rejects refuses it earlier,
+  when the page is read (``exchange.protocol``).
 """
 
 from __future__ import annotations
@@ -29,14 +30,12 @@ from sqlalchemy.engine import Connection
 from tessera.errors import InputError
 from tessera.exchange.protocol import BankWire, ChangesPage, ChangeWire, EntryWire, PeerError
 from tessera.review import audit
-from tessera.signals.base import SignalType
-from tessera.signals.registry import all_signal_types
 from tessera.store import changelog, opinions
 from tessera.store.db import as_utc, utcnow
 from tessera.store.orgs import check_distribution
 from tessera.store.peers import mirrors
 from tessera.store.records import ChangeKind, Verdict
-from tessera.store.tables import banks, changes, entries, signals, value_key
+from tessera.store.tables import banks, entries, signals, value_key
 
 _CHUNK = 1000
 # SQLite page cache of a connection that applies pages, in KiB: a large mirror's random-uuid
@@ -68,29 +67,22 @@ class _LocalBank:
     name: str
 
 
-def _normal_signals(
-    entry: EntryWire, types: dict[str, type[SignalType]]
-) -> list[tuple[str, str, int | None]]:
+def _normal_signals(entry: EntryWire) -> list[tuple[str, str, int | None]]:
+    """An entry's signals without repeats (values were checked and normalised by their signal
+    type when the page was read: ``exchange.protocol.SignalWire``)."""
     out: list[tuple[str, str, int | None]] = []
     seen: set[tuple[str, str]] = set()
     for s in entry.signals:
-        signal_type = types.get(s.type)
-        value = s.value
-        if signal_type is not None:
-            try:
-                value = signal_type.validate(value)
-            except InputError as e:
-                raise PeerError(f"entry {entry.uuid}: bad {s.type} signal: {e}") from None
-        if (s.type, value) not in seen:
-            seen.add((s.type, value))
-            out.append((s.type, value, s.quality))
+        if (s.type, s.value) not in seen:
+            seen.add((s.type, s.value))
+            out.append((s.type, s.value, s.quality))
     return out
 
 
 def _bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert many rows. On SQLite, one DB-API executemany with each column's own bind
     processor applied column by column (the values SQLAlchemy would store, without its per-row
-    overhead)."""
+    overhead; JSON as ``changelog`` encodes it)."""
     if not rows:
         return
     if conn.dialect.name != "sqlite":
@@ -100,9 +92,11 @@ def _bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any
     columns: list[Any] = []
     for n in names:
         column_type = table.c[n].type
-        proc = column_type.bind_processor(conn.dialect)
+        proc = column_type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
         values = [row[n] for row in rows]
-        if proc is None:
+        if isinstance(column_type, sa.JSON):
+            columns.append([changelog.encode_value(v) for v in values])
+        elif proc is None:
             columns.append(values)
         elif isinstance(column_type, sa.DateTime):
             # Rows of a batch share few distinct times: format each once.
@@ -121,6 +115,17 @@ def _utc(moment: datetime) -> tuple[datetime, str]:
     return utc, utc.isoformat()
 
 
+def _new_ids(conn: Connection, table: sa.Table, n: int) -> list[int]:
+    """``n`` fresh primary keys of ``table``, the ones the database would give the next inserts
+    (SQLite: after the largest; PostgreSQL: taken from the column's sequence)."""
+    if conn.dialect.name == "sqlite":
+        top = conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
+        return list(range(int(top) + 1, int(top) + n + 1))
+    sequence = sa.func.pg_get_serial_sequence(table.name, "id")
+    q = sa.select(sa.func.nextval(sequence)).select_from(sa.func.generate_series(1, n))
+    return [int(i) for i in conn.execute(q).scalars()]
+
+
 def _in(column: sa.ColumnElement[Any], values: Sequence[Any]) -> sa.ColumnElement[bool]:
     """``column IN (values)`` with one expanding parameter (no per-value literal coercion)."""
     return column.in_(sa.bindparam(f"in_{column.key}", list(values), expanding=True))
@@ -134,7 +139,6 @@ class _Applier:
         self.applied = Applied()
         self.log: list[changelog.ChangeRow] = []
         self._banks: dict[str, _LocalBank | None] = {}
-        self._types = all_signal_types()
 
     # -- banks -------------------------------------------------------------------------------
 
@@ -248,40 +252,24 @@ class _Applier:
             self._upsert_chunk(bank, list(latest.values())[start : start + _CHUNK])
 
     def _upsert_chunk(self, bank: _LocalBank, chunk: list[EntryWire]) -> None:
-        wanted = [e.uuid for e in chunk]
-        have: dict[str, int] = {}
-        for r in self.conn.execute(
-            sa.select(entries.c.id, entries.c.uuid, entries.c.bank_id).where(
-                _in(entries.c.uuid, wanted)
-            )
-        ).all():
-            if int(r.bank_id) != bank.id:
-                raise PeerError(f"entry {r.uuid} already belongs to another bank here")
-            have[r.uuid] = int(r.id)
-        normal = {e.uuid: _normal_signals(e, self._types) for e in chunk}
+        have = self._held(bank, chunk)
+        normal = {e.uuid: _normal_signals(e) for e in chunk}
         fresh = [e for e in chunk if e.uuid not in have]
         old = [e for e in chunk if e.uuid in have]
         ids: dict[str, int] = dict(have)
         if fresh:
-            # A plain executemany, then the ids read back: far faster than RETURNING per row.
-            rows = [self._row(bank, e) | {"uuid": e.uuid, "disputed": False} for e in fresh]
+            # Keys are given here, not read back: this transaction is the only writer.
+            new_ids = _new_ids(self.conn, entries, len(fresh))
+            ids.update(zip([e.uuid for e in fresh], new_ids, strict=True))
+            rows = [
+                self._row(bank, e) | {"id": ids[e.uuid], "uuid": e.uuid, "disputed": False}
+                for e in fresh
+            ]
             _bulk_insert(self.conn, entries, rows)
-            q = sa.select(entries.c.uuid, entries.c.id).where(
-                _in(entries.c.uuid, [e.uuid for e in fresh])
-            )
-            ids.update({u: int(i) for u, i in self.conn.execute(q).all()})
         stored: dict[int, list[dict[str, Any]]] = {}
         replace: list[EntryWire] = list(fresh)
         if old:
-            self.conn.execute(
-                entries.update()
-                .where(entries.c.id == sa.bindparam("b_id"))
-                .values({k: sa.bindparam(f"b_{k}") for k in self._row(bank, old[0])}),
-                [
-                    {f"b_{k}": v for k, v in self._row(bank, e).items()} | {"b_id": have[e.uuid]}
-                    for e in old
-                ],
-            )
+            self._update(bank, old, have)
             q = sa.select(signals).where(_in(signals.c.entry_id, [have[e.uuid] for e in old]))
             for s in self.conn.execute(q.order_by(signals.c.id)):
                 stored.setdefault(int(s.entry_id), []).append(
@@ -296,40 +284,65 @@ class _Applier:
                 self.conn.execute(signals.delete().where(_in(signals.c.entry_id, changed)))
                 for entry_id in changed:
                     stored.pop(entry_id, None)
-        signal_rows: list[dict[str, Any]] = [
-            {
-                "entry_id": ids[e.uuid],
-                "bank_id": bank.id,
-                "signal_type": t,
-                "value": v,
-                "value_key": value_key(v),
-                "quality": q,
-            }
-            for e in replace
-            for t, v, q in normal[e.uuid]
-        ]
-        if signal_rows:
-            _bulk_insert(self.conn, signals, signal_rows)
-            q = (
-                sa.select(
-                    signals.c.id,
-                    signals.c.entry_id,
-                    signals.c.signal_type,
-                    signals.c.value,
-                    signals.c.quality,
-                )
-                .where(_in(signals.c.entry_id, sorted({r["entry_id"] for r in signal_rows})))
-                .order_by(signals.c.id)
-            )
-            for sig in self.conn.execute(q).all():
-                stored.setdefault(int(sig[1]), []).append(
-                    {"id": int(sig[0]), "type": sig[2], "value": sig[3], "quality": sig[4]}
-                )
+        self._insert_signals(bank, [(ids[e.uuid], normal[e.uuid]) for e in replace], stored)
         for e in chunk:
             kind = ChangeKind.ENTRY_UPDATED if e.uuid in have else ChangeKind.ENTRY_ADDED
             payload = self._payload(bank, e, stored.get(ids[e.uuid], []))
             self.log.append((kind, bank.uuid, e.uuid, payload))
         self.applied.entries += len(chunk)
+
+    def _held(self, bank: _LocalBank, chunk: list[EntryWire]) -> dict[str, int]:
+        """The local ids of the chunk's entries this node has already (in this bank only)."""
+        have: dict[str, int] = {}
+        q = sa.select(entries.c.id, entries.c.uuid, entries.c.bank_id).where(
+            _in(entries.c.uuid, [e.uuid for e in chunk])
+        )
+        for entry_id, uuid, bank_id in self.conn.execute(q).all():
+            if int(bank_id) != bank.id:
+                raise PeerError(f"entry {uuid} already belongs to another bank here")
+            have[uuid] = int(entry_id)
+        return have
+
+    def _update(self, bank: _LocalBank, old: list[EntryWire], have: dict[str, int]) -> None:
+        self.conn.execute(
+            entries.update()
+            .where(entries.c.id == sa.bindparam("b_id"))
+            .values({k: sa.bindparam(f"b_{k}") for k in self._row(bank, old[0])}),
+            [
+                {f"b_{k}": v for k, v in self._row(bank, e).items()} | {"b_id": have[e.uuid]}
+                for e in old
+            ],
+        )
+
+    def _insert_signals(
+        self,
+        bank: _LocalBank,
+        wanted: list[tuple[int, list[tuple[str, str, int | None]]]],
+        stored: dict[int, list[dict[str, Any]]],
+    ) -> None:
+        """Insert (entry id, signals) and note each signal, with its new id, in ``stored``."""
+        count = sum(len(held) for _, held in wanted)
+        if not count:
+            return
+        new_ids = iter(_new_ids(self.conn, signals, count))
+        rows: list[dict[str, Any]] = []
+        for entry_id, held in wanted:
+            listed = stored.setdefault(entry_id, [])
+            for t, v, q in held:
+                signal_id = next(new_ids)
+                rows.append(
+                    {
+                        "id": signal_id,
+                        "entry_id": entry_id,
+                        "bank_id": bank.id,
+                        "signal_type": t,
+                        "value": v,
+                        "value_key": value_key(v),
+                        "quality": q,
+                    }
+                )
+                listed.append({"id": signal_id, "type": t, "value": v, "quality": q})
+        _bulk_insert(self.conn, signals, rows)
 
     def _row(self, bank: _LocalBank, e: EntryWire) -> dict[str, Any]:
         return {
@@ -494,18 +507,7 @@ def apply_page(conn: Connection, page: ChangesPage, *, peer: str, local_node: st
         else:
             raise PeerError(f"change {change.seq}: {kind} without its payload")
     flush()
-    now = utcnow()
-    rows = [
-        {
-            "created_at": now,
-            "kind": kind.value,
-            "bank_uuid": bank_uuid,
-            "entry_uuid": entry_uuid,
-            "payload": payload,
-        }
-        for kind, bank_uuid, entry_uuid, payload in applier.log
-    ]
-    _bulk_insert(conn, changes, rows)
+    changelog.append(conn, applier.log)
     if applier.log:
         _audit(conn, page, peer, applier)
     return applier.applied
