@@ -38,9 +38,10 @@ $(STAMP_TEST): pyproject.toml $(KERNEL) | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
 	@touch $@
 
-# Bench peers: vpdq builds against FFmpeg's development files; pyacoustid loads libchromaprint.
+# Bench peers: vpdq builds against FFmpeg's development files; pyacoustid loads libchromaprint;
+# espeak-ng and frozen-bubble-data give the audio benchmark real speech and music.
 BENCH_APT_PACKAGES := pkg-config libavcodec-dev libavformat-dev libavutil-dev libswscale-dev \
-	libavdevice-dev libchromaprint1
+	libavdevice-dev libchromaprint1 espeak-ng frozen-bubble-data
 
 $(STAMP_BENCH): pyproject.toml $(KERNEL) | $(BIN)/python
 	$(call apt_install,$(BENCH_APT_PACKAGES),for the vpdq and Chromaprint peers)

@@ -40,7 +40,7 @@ def test_hash_detects_audio_from_content(audio: dict[str, Path], tmp_path: Path)
     assert line["media_kind"] == "audio"
     types = {s["type"]: s["value"] for s in line["signals"]}
     assert set(types) == {"md5", "sha256", "tessera_audio"}
-    assert types["tessera_audio"].startswith("1:10:")
+    assert types["tessera_audio"].startswith("2:10:")
 
 
 def test_bank_add_and_match_report_the_offset(audio: dict[str, Path], tmp_path: Path) -> None:

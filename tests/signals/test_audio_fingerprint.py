@@ -16,7 +16,7 @@ from tessera.errors import InvalidSignal, MediaError
 from tessera.index.audio import AudioIndex
 from tessera.media.content import Content
 from tessera.services.matching import Match
-from tessera.signals._audio_features import SHIFTS
+from tessera.signals._audio_features import POSITIONS, SHIFTS, remove_noise_floor
 from tessera.signals.tessera_audio import TesseraAudioSignal, decode_value, encode_value
 from tessera.testing.signal_contract import SignalTypeContract
 from tests.media.audio_synth import RATE, TRANSFORMS, babble, encode, music
@@ -50,14 +50,15 @@ class TestTesseraAudioContract(SignalTypeContract):
     ]
     invalid = [
         "",
-        "1:10:",
+        "2:10:",
         "AAAA",
-        "2:10:" + base64.b64encode(bytes(36)).decode(),
-        "1:8:" + base64.b64encode(bytes(36)).decode(),
-        "1:10:" + base64.b64encode(bytes(35)).decode(),
-        "1:10:" + base64.b64encode(bytes(72)).decode()[:-2],
-        "1:10:" + base64.b64encode(bytes(36)).decode()[:-1] + "!",
-        "1:10:" + base64.urlsafe_b64encode(b"\xff" * 36).decode(),
+        "1:10:" + base64.b64encode(bytes(36)).decode(),  # version 1: before the noise floor
+        "3:10:" + base64.b64encode(bytes(36)).decode(),
+        "2:8:" + base64.b64encode(bytes(36)).decode(),
+        "2:10:" + base64.b64encode(bytes(35)).decode(),
+        "2:10:" + base64.b64encode(bytes(72)).decode()[:-2],
+        "2:10:" + base64.b64encode(bytes(36)).decode()[:-1] + "!",
+        "2:10:" + base64.urlsafe_b64encode(b"\xff" * 36).decode(),
         "x:10:" + base64.b64encode(bytes(36)).decode(),
     ]
 
@@ -82,7 +83,7 @@ def test_validate_refuses_or_accepts_any_text_without_crashing(text: str) -> Non
 
 def test_invalid_signals_say_why() -> None:
     with pytest.raises(InvalidSignal, match="36 bytes each"):
-        decode_value("1:10:" + base64.b64encode(bytes(35)).decode())
+        decode_value("2:10:" + base64.b64encode(bytes(35)).decode())
     with pytest.raises(InvalidSignal, match="version 7"):
         decode_value("7:10:AAAA")
 
@@ -141,3 +142,12 @@ def test_match_json_shows_a_digest_of_long_values() -> None:
     assert shown["query_length"] == shown["matched_length"] == len(value) > 10_000
     short = Match("b", "e", "md5", 0, 0, "a" * 32, "a" * 32, (), "active", "local").as_json()
     assert short["query"] == "a" * 32 and "query_length" not in short
+
+
+def test_steady_noise_is_taken_out_and_what_comes_and_goes_is_kept() -> None:
+    energy = np.full((200, POSITIONS), 5.0, dtype=np.float32)  # a steady hiss in every band
+    energy[100:105, 10:20] += 50.0  # a note of half a second
+    out = remove_noise_floor(energy)
+    assert np.all(out[:95] == 0) and np.all(out[110:] == 0)
+    assert np.all(out[100:105, 10:20] >= 40.0)
+    assert remove_noise_floor(np.zeros((0, POSITIONS), np.float32)).shape == (0, POSITIONS)

@@ -9,17 +9,23 @@ Flow (all constants below are part of the signal format; changing one is a new f
    whose centres are a quarter semitone apart from ``LOWEST_HZ`` (358 Hz to 2.8 kHz: inside
    the telephone band, below what low-bitrate codecs cut). On this axis a pitch shift is a
    translation: a copy shifted by k quarter semitones has the same bands k positions away.
-3. Band energies become log energies with a floor at the frame's mean band energy, so volume
+3. Steady sound is taken out of each band: its energy, smoothed over ``NOISE_SMOOTH`` frames,
+   has a running minimum over ``NOISE_WINDOW`` frames (±3 s), the band's noise floor;
+   ``NOISE_OVERSUBTRACT`` times that floor is subtracted (spectral subtraction). Added
+   stationary noise (hiss, hum, a room) lifts every frame of a band alike, so this removes it,
+   while music and speech, which come and go within seconds, keep their changes. Without it,
+   the noise of a 10 dB SNR copy drowns the quiet bands' changes and flips their bits.
+4. Band energies become log energies with a floor at the frame's mean band energy, so volume
    changes cancel and quiet bands, which noise would fill, sit at the floor instead of
    flickering.
-4. 32 box filters over the (time x log-frequency) image give one bit each, the sign of the
+5. 32 box filters over the (time x log-frequency) image give one bit each, the sign of the
    response: 16 time-derivative filters (energy of a 4-semitone region over the next 0.3 s minus
    the last 0.3 s, less the same change of the whole span the filters read, so the common rise
    and decay of every note and beat, which unrelated music shares, cancels) and 16
    checkerboards (the same for the difference between a region's lower and upper half). Signs
    of differences are immune to gain, and time differences to fixed equalisation (telephone
    band, codecs); boxes of 4 semitones x 0.3 s average out noise.
-5. The 32 filters are evaluated at 9 pitch positions, shifted by k = -4..4 quarter semitones
+6. The 32 filters are evaluated at 9 pitch positions, shifted by k = -4..4 quarter semitones
    (±1 semitone): word k of a copy pitched k quarter semitones up reads the same bands as word 0
    of the original. References are indexed by word 0; a query is looked up with all 9.
 
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 from functools import cache
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -52,6 +59,10 @@ FILTERS: tuple[tuple[str, int, int], ...] = tuple(
 )
 SPAN = max(first + width for _, first, width in FILTERS)  # positions the filters read
 _FLOOR = 1.0  # relative to the frame's mean band energy (chosen by bench/bench_audio.py)
+# Noise floor (step 3), chosen by bench/bench_audio.py on 10 dB SNR white noise.
+NOISE_SMOOTH = 5  # frames (0.5 s) of energy averaged before the running minimum
+NOISE_WINDOW = 61  # frames (6.1 s) the running minimum looks at, centred
+NOISE_OVERSUBTRACT = 2.0  # the minimum of smoothed noise sits below its mean: subtract twice it
 _BLOCK_FRAMES = 2048  # frames per STFT block, to bound memory on long files
 
 
@@ -77,8 +88,8 @@ def _window() -> npt.NDArray[np.float32]:
     return np.hanning(FFT_SIZE).astype(np.float32)
 
 
-def log_bands(samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Frames x POSITIONS log band energies (step 1-3 above); empty when shorter than a window."""
+def band_energies(samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Frames x POSITIONS band energies (steps 1-2 above); empty when shorter than a window."""
     n_frames = 0 if len(samples) < FFT_SIZE else 1 + (len(samples) - FFT_SIZE) // HOP
     bank = _filterbank()
     window = _window()
@@ -89,14 +100,34 @@ def log_bands(samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         index = offsets[None, :] + HOP * np.arange(first, first + count)[:, None]
         spectrum = np.fft.rfft(samples[index] * window, axis=1)[:, : bank.shape[0]]
         power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
-        energy = power @ bank
-        floor = _FLOOR * energy.mean(axis=1, keepdims=True) + 1e-10
-        out[first : first + count] = np.log(energy + floor)
+        out[first : first + count] = power @ bank
+    return out
+
+
+def remove_noise_floor(energy: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Band energies less ``NOISE_OVERSUBTRACT`` times each band's running noise floor (step 3).
+
+    OpenCV's box filter and erosion run along the time axis (image rows) in O(1) per element,
+    so the step costs little next to the FFT; at the edges the window holds what there is.
+    """
+    if len(energy) == 0:
+        return energy
+    smooth = cv2.blur(energy, (1, NOISE_SMOOTH), borderType=cv2.BORDER_REPLICATE)
+    kernel = np.ones((NOISE_WINDOW, 1), dtype=np.uint8)
+    floor = cv2.erode(smooth, kernel, borderType=cv2.BORDER_REPLICATE)
+    return np.maximum(energy - NOISE_OVERSUBTRACT * floor, 0.0).astype(np.float32)
+
+
+def log_bands(samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Frames x POSITIONS log band energies (steps 1-4 above); empty when shorter than a window."""
+    energy = remove_noise_floor(band_energies(samples))
+    floor = _FLOOR * energy.mean(axis=1, keepdims=True) + 1e-10
+    out: npt.NDArray[np.float32] = np.log(energy + floor).astype(np.float32)
     return out
 
 
 def words_from_bands(bands: npt.NDArray[np.float32]) -> npt.NDArray[np.uint32]:
-    """Frames x SHIFTS sub-fingerprints (steps 4-5); frames without full filter support are cut.
+    """Frames x SHIFTS sub-fingerprints (steps 5-6); frames without full filter support are cut.
 
     Row t describes the audio around frame t + HALF_SPAN of ``bands``.
     """

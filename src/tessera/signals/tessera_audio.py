@@ -6,7 +6,7 @@ Flow for one audio file (or the sound of a video):
    at 8 kHz (a video without sound gives no signal);
 2. ``tessera.signals._audio_features`` turns it into 32-bit sub-fingerprints, 10 a second, each
    at 9 pitch positions (-1..+1 semitone in quarter semitones);
-3. the signal value is the text ``1:10:<base64>``: format version 1, 10 frames a second, and the
+3. the signal value is the text ``2:10:<base64>``: format version 2, 10 frames a second, and the
    sub-fingerprints as little-endian uint32, frame by frame, 9 words a frame (word 4 is the
    unshifted one). About 1.3 MB an hour (1.7 MB as text); the store keys values by digest.
 
@@ -16,13 +16,14 @@ offset); the best candidates are verified by the bit error rate (BER) of the who
 searched over tempo factors 0.95-1.05 and nearby offsets.
 
 Distance: ``round(200 * BER)``, capped at 100: 0 is identical, 100 is no better than chance
-(unrelated audio sits at 73-100 in the benchmark: the best of many alignments of two unrelated
+(unrelated audio sits at 76-100 in the benchmark: the best of many alignments of two unrelated
 pieces is better than chance). So ``score = 100 - distance`` is the percentage of agreement
 above chance. The default threshold, 60 (BER 0.30), keeps every transform of
 ``bench/bench_audio.py`` (codecs, telephone band, volume, ±5% speed or tempo, ±1 semitone: all
-at 39 or less; 10 dB white noise has a median of 38 and a tail past 60) and no unrelated audio
-(73 or more, measured on synthetic music that shares its instruments and beat); a bank may
-choose up to 66.
+at 41 or less; 10 dB white noise, once each band's noise floor is subtracted, has a median of
+29 and a maximum of 56 on synthetic music and speech) and no unrelated audio (76 or more,
+measured on synthetic music that shares its instruments and beat, and on other words in the
+same espeak-ng voices); a bank may choose up to 66.
 ``distance(a, b)`` aligns the shorter fingerprint inside the longer one.
 """
 
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TesseraAudioSignal", "decode_value", "encode_value"]
 
-VERSION = 1
+VERSION = 2  # 2: noise floor removed before the bits (version 1 values are refused)
 MIN_SECONDS = 3.0  # shorter audio has too few frames to match without chance matches
 _PREFIX = f"{VERSION}:{FRAMES_PER_SECOND:g}:"
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
@@ -74,12 +75,19 @@ def decode_value(value: str) -> npt.NDArray[np.uint32]:
     text = value.strip()
     version, sep, rest = text.partition(":")
     if not sep or not version.isdigit():
-        raise InvalidSignal("tessera_audio must start with its format version, as in '1:10:...'")
+        raise InvalidSignal(
+            f"tessera_audio must start with its format version, as in '{_PREFIX}...'"
+        )
     if int(version) != VERSION:
-        raise InvalidSignal(f"tessera_audio format version {version} is not supported (only 1)")
+        raise InvalidSignal(
+            f"tessera_audio format version {version} is not supported (only {VERSION}; "
+            "fingerprint the media again)"
+        )
     rate, sep, payload = rest.partition(":")
     if not sep or rate != f"{FRAMES_PER_SECOND:g}":
-        raise InvalidSignal(f"tessera_audio version 1 has {FRAMES_PER_SECOND:g} frames a second")
+        raise InvalidSignal(
+            f"tessera_audio version {VERSION} has {FRAMES_PER_SECOND:g} frames a second"
+        )
     if not payload:
         raise InvalidSignal("tessera_audio has no frames")
     if not _BASE64.fullmatch(payload) or len(payload) % 4:
