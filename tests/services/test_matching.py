@@ -6,6 +6,7 @@ import random
 import time
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,7 @@ from tessera.services.matching import Matcher, Query
 from tessera.signals.base import Signal
 from tessera.store import Store
 from tessera.store.records import EntryStatus, NewEntry
+from tessera.store.tables import signals
 
 
 def pdq_at(base: int, flips: int, seed: int = 0) -> str:
@@ -160,3 +162,27 @@ def test_change_stream_in_any_chunking_gives_the_loaded_state(
         while follower.refresh(page=page):  # ... and catch up in pages of this size
             pass
         assert [follower.match([p]) for p in probes] == expected
+
+
+def test_stored_values_in_a_retired_format_do_not_stop_the_index(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A value stored before its type's format changed (tessera_audio version 1) is left out of
+    the index with a warning; the other signals of its type and page are indexed."""
+    store.create_bank("b")
+    added = store.add_entries("b", [pdq_entry(pdq_at(BASE, 0)), pdq_entry(pdq_at(BASE, 100))])
+    old_format = "1:10:" + "A" * 64
+    with store.db.write() as conn:
+        conn.execute(
+            signals.update()
+            .where(
+                signals.c.entry_id == sa.select(sa.func.min(signals.c.entry_id)).scalar_subquery()
+            )
+            .values(signal_type="tessera_audio", value=old_format)
+        )
+    matcher = Matcher(store)
+    with caplog.at_level("WARNING"):
+        matcher.load()
+    assert "1 stored tessera_audio signal(s) left out" in caplog.text
+    (m,) = matcher.match([Query(Signal("pdq", pdq_at(BASE, 100)))])
+    assert m.entry_uuid == added.added[1].uuid

@@ -27,7 +27,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from tessera.errors import NotFound
+from tessera.errors import InvalidSignal, NotFound
 from tessera.index.base import SignalIndex
 from tessera.services.hashing import HashResult, split_by_quality
 from tessera.services.owners import ChangeProbe, OwnerCache
@@ -148,7 +148,7 @@ class Matcher:
         for name, signal_type in self.signal_types.items():
             index = signal_type.new_index()
             for page in self.store.iter_matchable_signals(name):
-                index.add(page)
+                _add_valid(index, name, page)
             indexes[name] = index
         with self._lock:
             self.cursor, self._banks, self._indexes = cursor, banks, indexes
@@ -198,7 +198,7 @@ class Matcher:
             if index is None:
                 continue
             if live:
-                index.add([(int(s["id"]), s["value"])])
+                _add_valid(index, s["type"], [(int(s["id"]), s["value"])])
             else:
                 index.remove([int(s["id"])])
 
@@ -422,6 +422,32 @@ class Matcher:
                 detail = dict(match.detail or {}) | {"demoted_by": evidence[0]}
                 return replace(match, demoted=True, detail=detail)
         return match
+
+
+def _add_valid(index: SignalIndex, type_name: str, items: Sequence[tuple[int, str]]) -> None:
+    """Add stored signals to an index, leaving out (with a warning) values its type no longer
+    reads: a signal type whose format changed refuses values stored before (``tessera_audio``
+    version 1), and they must not stop the node from starting; re-hashing the media replaces
+    them."""
+    try:
+        index.add(items)
+        return
+    except InvalidSignal:
+        pass
+    refused = 0
+    for item in items:
+        try:
+            index.add([item])
+        except InvalidSignal as e:
+            refused += 1
+            reason = str(e)
+    if refused:
+        log.warning(
+            "%d stored %s signal(s) left out of the index (%s); hash their media again",
+            refused,
+            type_name,
+            reason,
+        )
 
 
 def _search(plan: Iterable[tuple[Query, SignalIndex, int]]) -> Hits:
