@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import io
 from functools import cache
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -51,38 +48,6 @@ def test_reduced_decode_box_averages_by_a_whole_factor() -> None:
     assert (luma.scale_x, luma.scale_y) == (3, 3)
     assert luma.pixels.shape == (40, 53)
     assert (luma.width, luma.height) == (159, 120)
-
-
-@cache
-def clip_with_b_frames() -> bytes:
-    """A clip whose encoder uses B-frames (x264's default pyramid), as most real video does."""
-    draw = scene(3)
-    buf = io.BytesIO()
-    with av.open(buf, mode="w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
-        stream.options = {"preset": "veryfast", "bframes": "3"}
-        for i in range(40):
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(draw(i), format="rgb24")))
-        out.mux(stream.encode(None))
-    return buf.getvalue()
-
-
-@pytest.mark.parametrize("skip", ["nonref", "bidir"])
-def test_skipping_frames_keeps_the_others_exactly(skip: str) -> None:
-    data = clip_with_b_frames()
-    every = {f.timestamp: f.luma.pixels for f in decode_video(content(data))}
-    kept = list(decode_video(content(data), skip=skip))
-    assert len(every) == 40
-    assert 0 < len(kept) < 40
-    assert kept[0].timestamp == 0.0
-    for frame in kept:
-        np.testing.assert_array_equal(frame.luma.pixels, every[frame.timestamp])
-
-
-def test_unknown_skip_is_refused() -> None:
-    with pytest.raises(ValueError, match="skip"):
-        list(decode_video(content(clip()), skip="all"))
 
 
 def test_real_sample_clip_decodes(shared_data: Path) -> None:
@@ -140,8 +105,6 @@ def test_endless_stream_is_stopped_by_the_decode_time_limit() -> None:
     data = encode(3000, scene(2, 32, 32), fps=1000, container="matroska")
     with pytest.raises(MediaLimitExceeded, match="decoding took longer"):
         list(decode_video(content(data, max_decode_seconds=0.02)))
-    with pytest.raises(MediaLimitExceeded, match="decoding took longer"):
-        list(decode_video(content(data, max_decode_seconds=0.02), skip="nonref"))
     with pytest.raises(MediaLimitExceeded, match="more frames"):
         list(decode_video(content(data, max_media_seconds=10.0 / 240)))
 

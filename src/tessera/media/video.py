@@ -10,16 +10,10 @@ Flow for one file (its bytes are already in memory, within ``max_file_bytes``):
    same limit, so a stream that grows its frames mid-way is refused by the decoder too.
 3. Only that stream's packets are demuxed and decoded, on one thread (parallelism is across
    files). With ``fast=True`` the decoder skips the loop (deblocking) filter: a fifth of H.264's
-   decoding time, and a few bits of PDQ at most. Every frame is decoded unless ``skip`` says
-   which to leave out (FFmpeg's ``skip_frame``): ``"nonref"`` the frames no other frame refers
-   to, which decoding the rest never needs (H.264 B-frames outside a pyramid: 45 % of the shared
-   chair clip's frames, 19 % of the HD pattern clip's); ``"bidir"`` every B-frame, faster again
-   but clean only while no frame that is kept refers to a B-frame (true of every shared clip;
-   otherwise FFmpeg conceals the missing reference). Skipping changes which frames a copy
-   offers, and two copies skip at different phases: in fast motion, frames a tenth of a second
-   apart are 60-100 bits apart. So references are hashed from every frame; a query decoded with
-   ``skip`` against them matched as often, at the same distances, on the video benchmark (with
-   ``skip`` on both sides, the shared chair edits' distances rose from 0 to 9-11).
+   decoding time, and a few bits of PDQ at most. Every frame is still decoded: skipping B-frames
+   would halve the time again, but then two copies of a video offer frames at different phases,
+   and in fast motion frames a tenth of a second apart are 60-100 bits apart (measured on the
+   shared chair clips: 81 % of a greyscale copy's frames matched instead of 100 %).
 4. Each frame's time is its presentation timestamp, from the stream's first frame, clamped so it
    never goes backwards; a frame without one is placed after the previous frame by the stream's
    frame rate. ``frames_per_second`` keeps the first frame at or after each tick of that rate
@@ -54,13 +48,11 @@ from tessera.media.content import Content
 from tessera.media.image import Luma
 from tessera.media.kinds import MediaKind
 
-__all__ = ["MAX_FRAME_RATE", "SKIP_FRAMES", "VideoFrame", "decode_video"]
+__all__ = ["MAX_FRAME_RATE", "VideoFrame", "decode_video"]
 
 # No real video has more frames a second; more than this many per second of the limit is hostile.
 MAX_FRAME_RATE = 240
 _TICK_SLACK = 1e-3  # a frame stamped within a millisecond of a sampling tick counts as on it
-# ``skip`` -> FFmpeg's AVDiscard level (see step 3 of the module docstring)
-SKIP_FRAMES = {"nonref": "NONREF", "bidir": "BIDIR"}
 _PLANAR_Y = frozenset(
     {
         "yuv420p",
@@ -95,7 +87,6 @@ def decode_video(
     frames_per_second: float | None = None,
     reduce_to: int | None = None,
     fast: bool = True,
-    skip: str | None = None,
 ) -> Iterator[VideoFrame]:
     """Decode a video's frames in order, sampled at ``frames_per_second`` (None: every frame).
 
@@ -108,8 +99,6 @@ def decode_video(
         raise ValueError("frames_per_second must be positive")
     if reduce_to is not None and reduce_to < 1:
         raise ValueError("reduce_to must be positive")
-    if skip is not None and skip not in SKIP_FRAMES:
-        raise ValueError(f"skip must be one of {sorted(SKIP_FRAMES)} or None")
     limits = content.limits
     if not content.data:
         raise MediaError("empty file")
@@ -128,7 +117,7 @@ def decode_video(
                 return
             raise MediaError("no video stream")
         stream = container.streams.video[0]
-        _open_decoder(stream, limits.max_video_pixels, fast, skip)
+        _open_decoder(stream, limits.max_video_pixels, fast)
         step = None if frames_per_second is None else 1.0 / frames_per_second
         rate = float(stream.average_rate or stream.guessed_rate or 25)
         max_frames = int(limits.max_media_seconds * MAX_FRAME_RATE) + 1
@@ -171,7 +160,7 @@ def decode_video(
             raise MediaError("no video frame could be decoded")
 
 
-def _open_decoder(stream: Any, max_pixels: int, fast: bool, skip: str | None = None) -> None:
+def _open_decoder(stream: Any, max_pixels: int, fast: bool) -> None:
     """Check the declared frame size and set the decoder up within the pixel limit."""
     context = stream.codec_context
     if context is None:  # FFmpeg found a stream but knows no decoder for it
@@ -184,8 +173,6 @@ def _open_decoder(stream: Any, max_pixels: int, fast: bool, skip: str | None = N
     if fast:
         options["skip_loop_filter"] = "all"
     context.options = options
-    if skip is not None:
-        context.skip_frame = SKIP_FRAMES[skip]
 
 
 def _luma(frame: Any, reduce_to: int | None) -> Luma:
