@@ -130,6 +130,23 @@ def decode_luma(content: Content, *, reduce_to: int | None = None) -> Luma:
         raise MediaError(f"not an image (recognised as {content.kind.value})")
     if not content.data:
         raise MediaError("empty file")
+    with open_image(content) as (fmt, image):
+        width, height = image.size
+        try:
+            return _decode(image, width, height, reduce_to)
+        except Image.DecompressionBombError as e:
+            raise _pillow_refused(fmt, e) from e
+        except MemoryError as e:
+            raise MediaLimitExceeded(f"{fmt} image of {width}x{height} is too big to decode") from e
+        except _DECODE_ERRORS as e:
+            raise _decode_error(fmt, e) from e
+
+
+@contextmanager
+def open_image(content: Content) -> Iterator[tuple[str, ImageFile.ImageFile]]:
+    """An image file opened but not decoded, its size within ``max_image_pixels``: (format,
+    image). Read its pixels inside the ``with`` block, where Pillow's warnings about an image
+    already admitted are silenced; the file is closed when the block ends."""
     fmt, opener = _opener_for(content.data[:32])
     limit = content.limits.max_image_pixels
     # Pillow grows a GIF's canvas to fit its first frame while parsing the header.
@@ -139,16 +156,8 @@ def decode_luma(content: Content, *, reduce_to: int | None = None) -> Luma:
     with _warnings_while_decoding(fmt, canvas[0] * canvas[1] if canvas else 0):
         image = _parse_header(fmt, opener, content.data)
     with image, _warnings_while_decoding(fmt, image.width * image.height):
-        width, height = image.size
-        _check_pixels(width, height, limit)
-        try:
-            return _decode(image, width, height, reduce_to)
-        except Image.DecompressionBombError as e:
-            raise _pillow_refused(fmt, e) from e
-        except MemoryError as e:
-            raise MediaLimitExceeded(f"{fmt} image of {width}x{height} is too big to decode") from e
-        except _DECODE_ERRORS as e:
-            raise _decode_error(fmt, e) from e
+        _check_pixels(image.width, image.height, limit)
+        yield fmt, image
 
 
 def luma_from_rgb(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:

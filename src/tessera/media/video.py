@@ -48,7 +48,7 @@ from tessera.media.content import Content
 from tessera.media.image import Luma
 from tessera.media.kinds import MediaKind
 
-__all__ = ["MAX_FRAME_RATE", "VideoFrame", "decode_video"]
+__all__ = ["MAX_FRAME_RATE", "VideoFrame", "decode_video", "open_decoder"]
 
 # No real video has more frames a second; more than this many per second of the limit is hostile.
 MAX_FRAME_RATE = 240
@@ -117,7 +117,7 @@ def decode_video(
                 return
             raise MediaError("no video stream")
         stream = container.streams.video[0]
-        _open_decoder(stream, limits.max_video_pixels, fast)
+        open_decoder(stream, limits.max_video_pixels, fast)
         step = None if frames_per_second is None else 1.0 / frames_per_second
         rate = float(stream.average_rate or stream.guessed_rate or 25)
         max_frames = int(limits.max_media_seconds * MAX_FRAME_RATE) + 1
@@ -160,7 +160,7 @@ def decode_video(
             raise MediaError("no video frame could be decoded")
 
 
-def _open_decoder(stream: Any, max_pixels: int, fast: bool) -> None:
+def open_decoder(stream: Any, max_pixels: int, fast: bool) -> None:
     """Check the declared frame size and set the decoder up within the pixel limit."""
     context = stream.codec_context
     if context is None:  # FFmpeg found a stream but knows no decoder for it

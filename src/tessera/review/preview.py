@@ -31,14 +31,9 @@ from PIL import Image, JpegImagePlugin
 from tessera.errors import MediaError, TesseraError
 from tessera.media._av import AV_ERRORS, decoded_frames
 from tessera.media.content import Content
-from tessera.media.image import (
-    _check_pixels,
-    _opener_for,
-    _parse_header,
-    _warnings_while_decoding,
-)
+from tessera.media.image import open_image
 from tessera.media.kinds import MediaKind
-from tessera.media.video import MAX_FRAME_RATE, _open_decoder
+from tessera.media.video import MAX_FRAME_RATE, open_decoder
 from tessera.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -93,11 +88,7 @@ def _jpeg(picture: Image.Image) -> bytes:
 
 def _image_frame(content: Content) -> Image.Image:
     """The first frame of an image, within the pixel limit, reduced by libjpeg when a JPEG."""
-    fmt, opener = _opener_for(content.data[:32])
-    with _warnings_while_decoding(fmt, 0):
-        image = _parse_header(fmt, opener, content.data)
-    with image, _warnings_while_decoding(fmt, image.width * image.height):
-        _check_pixels(image.width, image.height, content.limits.max_image_pixels)
+    with open_image(content) as (_fmt, image):
         image.info.pop("transparency", None)
         if isinstance(image, JpegImagePlugin.JpegImageFile):
             image.draft("RGB", (MAX_SIDE, MAX_SIDE))
@@ -115,7 +106,7 @@ def _video_frame(content: Content) -> Image.Image | None:
         if not container.streams.video:
             return None
         stream = container.streams.video[0]
-        _open_decoder(stream, limits.max_video_pixels, fast=False)
+        open_decoder(stream, limits.max_video_pixels, fast=False)
         target = _declared_middle(container, stream, limits.max_media_seconds)
         max_frames = int(limits.max_media_seconds * MAX_FRAME_RATE) + 1
         kept: list[tuple[float, Image.Image]] = []
