@@ -22,19 +22,7 @@ def _regions(luma: Luma) -> list[Luma]:
     rows, cols = luma.pixels.shape
     boxes = [(0, rows, 0, cols), (0, rows // 2, 0, cols), (0, rows, cols // 2, cols)]
     boxes.append((rows // 10, rows - rows // 10, cols // 10, cols - cols // 10))
-    out = []
-    for top, bottom, left, right in boxes:
-        pixels = np.ascontiguousarray(luma.pixels[top:bottom, left:right])
-        out.append(
-            Luma(
-                pixels,
-                pixels.shape[1] * luma.scale_x,
-                pixels.shape[0] * luma.scale_y,
-                luma.scale_x,
-                luma.scale_y,
-            )
-        )
-    return out
+    return [luma.crop(*box) for box in boxes]
 
 
 def test_mirrored_hashes_are_the_original_and_flipy_orientations() -> None:

@@ -113,6 +113,12 @@ class Luma:
                 f"at scale {self.scale_y}x{self.scale_x}"
             )
 
+    def crop(self, top: int, bottom: int, left: int, right: int) -> Luma:
+        """The samples ``[top:bottom, left:right]`` as a luma of their own, at the same scale."""
+        pixels = np.ascontiguousarray(self.pixels[top:bottom, left:right])
+        rows, cols = pixels.shape
+        return Luma(pixels, cols * self.scale_x, rows * self.scale_y, self.scale_x, self.scale_y)
+
     @classmethod
     def from_array(cls, pixels: npt.ArrayLike) -> Luma:
         """Full-resolution luma from a (rows, cols) array of 0-255 values."""

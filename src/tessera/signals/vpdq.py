@@ -229,14 +229,7 @@ class _FrameHasher:
         """Hash one frame's luma (after the crop is decided)."""
         top, bottom, left, right = self.crop or (0, 0, 0, 0)
         rows, cols = luma.pixels.shape
-        pixels = np.ascontiguousarray(luma.pixels[top : rows - bottom, left : cols - right])
-        cut = Luma(
-            pixels,
-            pixels.shape[1] * luma.scale_x,
-            pixels.shape[0] * luma.scale_y,
-            luma.scale_x,
-            luma.scale_y,
-        )
+        cut = luma.crop(top, rows - bottom, left, cols - right)
         (frame_hash, quality), mirror = pdq_mirrored_from_luma(cut)
         value = int(frame_hash, 16)
         if self._last is not None and (value ^ self._last).bit_count() <= self.dedupe_bits:

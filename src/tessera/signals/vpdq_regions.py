@@ -111,22 +111,10 @@ def region_hashes(
     already computed; each other variant's region is hashed here.
     """
     rows, cols = cut.pixels.shape
-    regions = []
-    for top, bottom, left, right in list(VARIANTS.values())[1:]:
-        pixels = np.ascontiguousarray(
-            cut.pixels[
-                round(top * rows) : round(bottom * rows), round(left * cols) : round(right * cols)
-            ]
-        )
-        regions.append(
-            Luma(
-                pixels,
-                pixels.shape[1] * cut.scale_x,
-                pixels.shape[0] * cut.scale_y,
-                cut.scale_x,
-                cut.scale_y,
-            )
-        )
+    regions = [
+        cut.crop(round(top * rows), round(bottom * rows), round(left * cols), round(right * cols))
+        for top, bottom, left, right in list(VARIANTS.values())[1:]
+    ]
     hexes, mirrored, qualities = [whole[0]], [whole[1]], [whole[2]]
     for (plain, region_quality), mirror in pdq_mirrored_from_lumas(regions):
         hexes.append(plain)
