@@ -184,8 +184,10 @@ class Settings(BaseSettings):
         default=2.0,
         ge=0,
         description=(
-            "How long the API caches a token's organisation, tier and scopes; a token revoked "
-            "through another process stops working within this time (at once through this one)."
+            "How long the API caches a token's organisation, tier and scopes. A revoked token "
+            "stops working at once in the process that revoked it and, on SQLite, in every "
+            "process (any commit to the store empties the cache); on PostgreSQL other processes "
+            "refuse it within this time."
         ),
     )
     fetch_urls_enabled: bool = Field(

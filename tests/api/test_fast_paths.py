@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from functools import partial
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,6 +23,7 @@ from tessera.settings import Settings
 from tessera.signals.base import Signal
 from tessera.store import Database, Store
 from tessera.store.orgs import OrgStore
+from tessera.store.probe import ChangeProbe
 from tessera.store.records import EntryStatus, NewEntry, Tier, Verdict
 from tests.api.conftest import RunningNode, jpeg
 
@@ -235,3 +237,33 @@ def test_remembered_hits_follow_every_change_of_the_store_at_once(
         assert seen("hub") == []
     finally:
         other_db.dispose()
+
+
+def test_a_token_revoked_by_another_process_is_refused_at_once(tmp_path: Path) -> None:
+    """On SQLite the token cache asks the store whether anything was committed since it read the
+    token: a revocation through another connection (another worker) is seen by the next request,
+    long before ``token_cache_s``."""
+    url = f"sqlite:///{tmp_path / 'node.db'}"
+    db = Database(url)
+    db.migrate()
+    orgs = OrgStore(db)
+    orgs.create_org("m1", Tier.MEMBER)
+    secret = issue_token(orgs, "m1", ["match"]).secret
+    prefix = secret.split("_")[1]
+    tokens = TokenAuthority(orgs, 600.0, probe=ChangeProbe.of(db))
+    try:
+        tokens.resolve(secret)  # its first use writes last_used_at: a commit, so read again
+        tokens.resolve(secret)
+        assert tokens.resolve_cached(secret) is not None  # answered from memory
+        other = Database(url)  # another worker's connection to the same file
+        try:
+            OrgStore(other).revoke_token(prefix)
+        finally:
+            other.dispose()
+        assert tokens.resolve_cached(secret) is None  # the store changed: read it again
+        with pytest.raises(Unauthenticated, match="revoked"):
+            tokens.resolve(secret)
+    finally:
+        assert tokens.probe is not None
+        tokens.probe.close()
+        db.dispose()

@@ -30,6 +30,7 @@ from tessera.services.orgs import TokenAuthority
 from tessera.settings import Settings
 from tessera.store import Store, open_store
 from tessera.store.orgs import OrgStore
+from tessera.store.probe import ChangeProbe
 
 Hook = Callable[[Node], None]
 
@@ -52,7 +53,12 @@ def create_app(
         settings=settings,
         store=store,
         orgs=orgs,
-        tokens=TokenAuthority(orgs, settings.token_cache_s, on_use=recorder.record),
+        tokens=TokenAuthority(
+            orgs,
+            settings.token_cache_s,
+            on_use=recorder.record,
+            probe=ChangeProbe.of(store.db),
+        ),
         matcher=Matcher(store),
     )
 
@@ -72,6 +78,8 @@ def create_app(
                 hook(node)
             recorder.stop()
             node.matcher.stop()
+            if node.tokens.probe is not None:
+                node.tokens.probe.close()
             if owns_store:
                 store.db.dispose()
 

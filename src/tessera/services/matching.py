@@ -30,9 +30,10 @@ from typing import Any
 from tessera.errors import InvalidSignal, NotFound
 from tessera.index.base import SignalIndex
 from tessera.services.hashing import HashResult, split_by_quality
-from tessera.services.owners import ChangeProbe, OwnerCache
+from tessera.services.owners import OwnerCache
 from tessera.signals.base import Signal, SignalType
 from tessera.signals.registry import all_signal_types
+from tessera.store.probe import ChangeProbe
 from tessera.store.records import Bank, Change, ChangeKind, EntryStatus, SignalOwner
 from tessera.store.repository import Store
 from tessera.store.tables import value_key

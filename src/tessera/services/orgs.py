@@ -7,7 +7,9 @@ hash) and compared with ``hmac.compare_digest``. The token is shown once, when i
 Resolving a presented token:
 1. parse it (a malformed token is refused without a database read);
 2. find the row by prefix (cached for ``token_cache_s``; revoking through this process drops the
-   cache entry at once), compare hashes in constant time, refuse revoked tokens;
+   cache entry at once, and on SQLite a commit by any process (``store.probe``) does too, so a
+   token revoked through another worker is refused at once), compare hashes in constant time,
+   refuse revoked tokens;
 3. return a ``Principal``: organisation, tier, scopes (capped by the tier again, should a tier
    ever be lowered), sharing groups; ``last_used_at`` is written at most once a minute;
 4. tell ``on_use`` (if set) of the use: ``(prefix, org, route)``, in memory only (the audit log's
@@ -33,6 +35,7 @@ from tessera.errors import InputError, Unauthenticated
 from tessera.services.access import TIER_SCOPES, Principal, check_scopes
 from tessera.store.db import utcnow
 from tessera.store.orgs import OrgStore, TokenCredential
+from tessera.store.probe import ChangeProbe
 from tessera.store.records import Org, Scope, Tier, TokenInfo
 
 TOKEN = re.compile(r"^tsr_([0-9a-f]{12})_([A-Za-z0-9_\-]{43})$")
@@ -110,6 +113,16 @@ def _prefix(presented: str | None) -> str:
     return parsed.group(1)
 
 
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    """A token row as read: when (monotonic), at which store commit count, and what."""
+
+    at: float
+    commits: int | None
+    credential: TokenCredential | None
+    groups: frozenset[str]
+
+
 TokenUse = Callable[[str, str, str], None]
 """Told of each resolved token: (prefix, organisation, route template); must not block."""
 
@@ -118,28 +131,42 @@ class TokenAuthority:
     """Resolves presented tokens to principals, with a short cache; revokes tokens."""
 
     def __init__(
-        self, orgs: OrgStore, cache_s: float = 2.0, *, on_use: TokenUse | None = None
+        self,
+        orgs: OrgStore,
+        cache_s: float = 2.0,
+        *,
+        on_use: TokenUse | None = None,
+        probe: ChangeProbe | None = None,
     ) -> None:
         self.orgs = orgs
         self.cache_s = cache_s
         self.on_use = on_use
-        self._cache: dict[str, tuple[float, TokenCredential | None, frozenset[str]]] = {}
+        self.probe = probe
+        self._cache: dict[str, _Cached] = {}
         self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def _lookup(self, prefix: str) -> tuple[TokenCredential | None, frozenset[str]]:
         now = time.monotonic()
+        commits = self.probe.commits() if self.probe is not None else None
         with self._lock:
             cached = self._cache.get(prefix)
-        if cached is not None and now - cached[0] < self.cache_s:
-            return cached[1], cached[2]
+        if cached is not None and self._fresh(cached, now, commits):
+            return cached.credential, cached.groups
         credential = self.orgs.credential(prefix)
         groups = self.orgs.groups_of(credential.token.org) if credential else frozenset()
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()  # bounded: guessed prefixes must not grow it without end
-            self._cache[prefix] = (now, credential, groups)
+            self._cache[prefix] = _Cached(now, commits, credential, groups)
         return credential, groups
+
+    def _fresh(self, cached: _Cached, now: float, commits: int | None) -> bool:
+        """Whether a cached row may answer: younger than ``cache_s``, and, with a probe, read
+        since the last commit to the store (a probe that cannot answer trusts the time alone)."""
+        if now - cached.at >= self.cache_s:
+            return False
+        return commits is None or cached.commits is None or commits == cached.commits
 
     def resolve(self, presented: str | None, route: str = "") -> Principal:
         """The principal a token stands for; Unauthenticated when it is missing or not valid.
@@ -160,12 +187,13 @@ class TokenAuthority:
         """
         prefix = _prefix(presented)
         now = time.monotonic()
+        commits = self.probe.commits() if self.probe is not None else None
         with self._lock:
             cached = self._cache.get(prefix)
             touched = self._touched.get(prefix)
-        if cached is None or now - cached[0] >= self.cache_s:
+        if cached is None or not self._fresh(cached, now, commits):
             return None
-        principal = self._admit(presented, prefix, cached[1], cached[2])
+        principal = self._admit(presented, prefix, cached.credential, cached.groups)
         if touched is None or now - touched >= TOUCH_INTERVAL_S:
             return None  # last_used_at is due: a database write, off the caller's loop
         return self._used(principal, prefix, route)

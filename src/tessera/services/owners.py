@@ -22,14 +22,11 @@ the store, as without a cache.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterable
-from pathlib import Path
 
-from tessera.store.db import Database
+from tessera.store.probe import ChangeProbe
 from tessera.store.records import SignalOwner
-from tessera.store.tables import changes
 
 OWNERS_KEPT = 20_000
 """At most this many owners are kept (then the cache starts over): a bound on memory."""
@@ -39,62 +36,6 @@ LONGEST_KEPT_VALUE = 256
 time: they would make the bound above a bound on count only."""
 
 ReadOwners = Callable[[Iterable[int]], dict[int, SignalOwner]]
-
-
-class ChangeProbe:
-    """The newest change-log sequence number of a SQLite store, cheap enough for every request."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn: sqlite3.Connection | None = None
-        self._data_version: int | None = None
-        self._seq = 0
-        self._lock = threading.Lock()
-
-    @classmethod
-    def of(cls, db: Database) -> ChangeProbe | None:
-        """A probe of ``db``; None when it has none (not a SQLite file)."""
-        name = db.url.database
-        if db.dialect != "sqlite" or not name or name == ":memory:" or name.startswith("file:"):
-            return None
-        return cls(Path(name).expanduser().resolve())
-
-    def version(self) -> int | None:
-        """The newest committed sequence number; None when it cannot be read now."""
-        with self._lock:
-            try:
-                return self._read()
-            except sqlite3.Error:
-                self._close()  # reopened at the next probe
-                return None
-
-    def _read(self) -> int:
-        if self._conn is None:
-            self._conn = sqlite3.connect(
-                f"{self.path.as_uri()}?mode=ro",
-                uri=True,
-                timeout=0.05,  # an event loop asks: give up rather than wait
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            self._data_version = None
-        # data_version first: a commit between the two reads changes it again, so it is seen.
-        data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
-        if data_version != self._data_version:
-            row = self._conn.execute(f"SELECT max(seq) FROM {changes.name}").fetchone()
-            self._seq = int(row[0] or 0)
-            self._data_version = data_version
-        return self._seq
-
-    def close(self) -> None:
-        """Close the probe's connection (a later probe opens it again)."""
-        with self._lock:
-            self._close()
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
 
 class OwnerCache:
