@@ -141,10 +141,12 @@ def _serve(db: Path, page_size: int) -> tuple[subprocess.Popen[bytes], str]:
         time.sleep(0.2)
 
 
-def run(entries: int = 1_000_000, deltas: int = 3, page_size: int = 5000) -> str:
-    """Full sync of ``2 * entries`` signals, then ``deltas`` syncs of 1,000 new entries."""
+def run(entries: int = 1_000_000, deltas: int = 3, page_size: int | None = None) -> str:
+    """Full sync of ``2 * entries`` signals, then ``deltas`` syncs of 1,000 new entries, in pages
+    of ``page_size`` changes (default: the node's ``sync_page_size``)."""
     entries = int(os.environ.get("TESSERA_BENCH_SYNC_ENTRIES", entries))
-    page_size = int(os.environ.get("TESSERA_BENCH_SYNC_PAGE_SIZE", page_size))
+    default_page = page_size or Settings().sync_page_size
+    page_size = int(os.environ.get("TESSERA_BENCH_SYNC_PAGE_SIZE", default_page))
     hub_db, token = _hub(entries)
     edge_path = CACHE_DIR / "sync-edge.db"
     _unlink(edge_path)
