@@ -66,6 +66,7 @@ __all__ = [
     "VpdqParams",
     "VpdqSignal",
     "format_features",
+    "json_strings",
     "parse_features",
 ]
 
@@ -119,6 +120,17 @@ def format_features(features: Iterable[VpdqFeature]) -> str:
     return json.dumps([str(f) for f in features])
 
 
+def json_strings(text: str, name: str, what: str = "strings") -> list[str]:
+    """A JSON list of strings (a frame list); InvalidSignal naming ``name`` otherwise."""
+    try:
+        items = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise InvalidSignal(f"{name} is not a JSON list: {e}") from e
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise InvalidSignal(f"{name} must be a JSON list of {what}")
+    return items
+
+
 def parse_features(value: str) -> list[VpdqFeature]:
     """Frames of a JSON frame list or of a C++ ``vpdq-hash-video`` file; InvalidSignal if bad."""
     if not isinstance(value, str):
@@ -127,12 +139,7 @@ def parse_features(value: str) -> list[VpdqFeature]:
     if not text:
         raise InvalidSignal("vpdq is empty")
     if text.startswith("["):
-        try:
-            items = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as e:
-            raise InvalidSignal(f"vpdq is not a JSON list: {e}") from e
-        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-            raise InvalidSignal("vpdq must be a JSON list of 'hex,quality,timestamp' strings")
+        items = json_strings(text, "vpdq", "'hex,quality,timestamp' strings")
         rows = [(i + 1, item.split(",")) for i, item in enumerate(items)]
         features = [_feature(n, parts, 0, 1, 2, 3) for n, parts in rows]
     else:

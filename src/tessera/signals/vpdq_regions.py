@@ -43,7 +43,13 @@ from tessera.media.image import Luma
 from tessera.media.kinds import MediaKind
 from tessera.signals.base import Signal, SignalType
 from tessera.signals.pdq_hasher import pdq_mirrored_from_lumas
-from tessera.signals.vpdq import MAX_FRAMES, MIRROR, VPDQ_TIMESTAMP_PRECISION, VpdqParams
+from tessera.signals.vpdq import (
+    MAX_FRAMES,
+    MIRROR,
+    VPDQ_TIMESTAMP_PRECISION,
+    VpdqParams,
+    json_strings,
+)
 
 if TYPE_CHECKING:
     from tessera.index.base import SignalIndex
@@ -134,12 +140,7 @@ def parse_regions(value: str) -> list[RegionFrame]:
     """The frames of a ``vpdq_regions`` value; InvalidSignal saying why when it is not one."""
     if not isinstance(value, str):
         raise InvalidSignal(f"vpdq_regions must be a string, got {type(value).__name__}")
-    try:
-        items = json.loads(value)
-    except (json.JSONDecodeError, RecursionError) as e:
-        raise InvalidSignal(f"vpdq_regions is not a JSON list: {e}") from e
-    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-        raise InvalidSignal("vpdq_regions must be a JSON list of strings")
+    items = json_strings(value, "vpdq_regions")
     if not items:
         raise InvalidSignal("vpdq_regions has no frames")
     if len(items) > MAX_FRAMES:
