@@ -239,23 +239,29 @@ class Store:
     def _existing_identities(
         self, conn: Connection, bank: Bank, chunk: Sequence[NewEntry]
     ) -> dict[frozenset[tuple[str, str]], str]:
-        keys = {value_key(s.value) for e in chunk for s in e.signals}
-        if not keys:
-            return {}
-        q = (
-            sa.select(entries.c.uuid, signals.c.entry_id)
-            .join(signals, signals.c.entry_id == entries.c.id)
-            .where(
-                signals.c.bank_id == bank.id,
-                signals.c.value_key.in_(sorted(keys)),
-                entries.c.status != EntryStatus.RETIRED.value,
+        by_type: dict[str, set[str]] = {}
+        for e in chunk:
+            for s in e.signals:
+                by_type.setdefault(s.type, set()).add(value_key(s.value))
+        entry_ids: dict[int, str] = {}
+        for signal_type, keys in sorted(by_type.items()):
+            # Looked up through the (signal_type, value_key) index, the bank filtered here: with
+            # bank_id in the WHERE clause SQLite walks the bank_id index, a scan of the whole bank
+            # for every chunk (quadratic in the bank's size).
+            q = (
+                sa.select(entries.c.uuid, signals.c.entry_id, signals.c.bank_id)
+                .join(entries, signals.c.entry_id == entries.c.id)
+                .where(
+                    signals.c.signal_type == signal_type,
+                    signals.c.value_key.in_(sorted(keys)),
+                    entries.c.status != EntryStatus.RETIRED.value,
+                )
             )
-            .distinct()
-        )
-        hits = conn.execute(q).all()
-        if not hits:
+            for r in conn.execute(q):
+                if int(r.bank_id) == bank.id:
+                    entry_ids[int(r.entry_id)] = r.uuid
+        if not entry_ids:
             return {}
-        entry_ids = {int(r.entry_id): r.uuid for r in hits}
         pairs: dict[int, set[tuple[str, str]]] = {}
         q2 = sa.select(signals.c.entry_id, signals.c.signal_type, signals.c.value).where(
             signals.c.entry_id.in_(sorted(entry_ids))
