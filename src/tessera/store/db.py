@@ -98,15 +98,32 @@ class Database:
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction; change-log appends inside it commit in sequence order."""
+    def write(self, *, sqlite_cache_kib: int | None = None) -> Iterator[Connection]:
+        """A write transaction; change-log appends inside it commit in sequence order.
+
+        ``sqlite_cache_kib`` gives a large transaction's SQLite connection a page cache of that
+        size until it ends (the default is 2 MiB: a big write spills its dirty pages to the WAL
+        in mid-transaction and rewrites them there); the pooled connection gets its own size back.
+        """
         with self.engine.connect().execution_options(tessera_write=True) as conn:
-            with conn.begin():
-                if self.dialect == "postgresql":
-                    conn.execute(
-                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHANGELOG_LOCK_KEY}
-                    )
-                yield conn
+            # On the driver's connection: through SQLAlchemy a PRAGMA would begin a transaction
+            # of its own (autobegin) before ours.
+            raw: Any = conn.connection.dbapi_connection
+            restore = None
+            if sqlite_cache_kib is not None and self.dialect == "sqlite":
+                restore = int(raw.execute("PRAGMA cache_size").fetchone()[0])
+                raw.execute(f"PRAGMA cache_size=-{int(sqlite_cache_kib)}")
+            try:
+                with conn.begin():
+                    if self.dialect == "postgresql":
+                        conn.execute(
+                            sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                            {"key": CHANGELOG_LOCK_KEY},
+                        )
+                    yield conn
+            finally:
+                if restore is not None:
+                    raw.execute(f"PRAGMA cache_size={restore}")
 
     def _alembic_config(self, conn: Connection) -> Config:
         cfg = Config()

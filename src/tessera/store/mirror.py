@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -38,9 +39,6 @@ from tessera.store.records import ChangeKind, Verdict
 from tessera.store.tables import banks, entries, signals, value_key
 
 _CHUNK = 1000
-# SQLite page cache of a connection that applies pages, in KiB: a large mirror's random-uuid
-# indexes spill a 2 MiB default cache in mid-transaction (many times slower at millions of rows).
-_SQLITE_CACHE_KIB = 131072
 
 
 @dataclass
@@ -79,33 +77,62 @@ def _normal_signals(entry: EntryWire) -> list[tuple[str, str, int | None]]:
     return out
 
 
-def _bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert many rows. On SQLite, one DB-API executemany with each column's own bind
-    processor applied column by column (the values SQLAlchemy would store, without its per-row
-    overhead; JSON as ``changelog`` encodes it)."""
+def _bulk_insert(
+    conn: Connection, table: sa.Table, names: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Insert many rows, given as tuples of the ``names`` columns. On SQLite, one DB-API
+    executemany; the columns whose type has a bind processor are converted column by column (the
+    values SQLAlchemy would store, without its per-row overhead; JSON as ``changelog`` encodes
+    it), the others pass as they are."""
     if not rows:
         return
     if conn.dialect.name != "sqlite":
-        conn.execute(table.insert(), list(rows))
+        conn.execute(table.insert(), [dict(zip(names, row, strict=True)) for row in rows])
         return
-    names = list(rows[0])
-    columns: list[Any] = []
-    for n in names:
+    converters: dict[int, Any] = {}
+    for i, n in enumerate(names):
         column_type = table.c[n].type
         proc = column_type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        values = [row[n] for row in rows]
         if isinstance(column_type, sa.JSON):
-            columns.append([changelog.encode_value(v) for v in values])
-        elif proc is None:
-            columns.append(values)
-        elif isinstance(column_type, sa.DateTime):
-            # Rows of a batch share few distinct times: format each once.
-            formatted = {v: proc(v) for v in set(values)}
-            columns.append([formatted[v] for v in values])
-        else:
-            columns.append(list(map(proc, values)))
+            converters[i] = changelog.encode_value
+        elif proc is not None:
+            converters[i] = proc
+    values: Sequence[tuple[Any, ...]] = rows
+    if converters:
+        columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+        for i, convert in converters.items():
+            # Rows of a batch share few distinct times and label lists: convert each once.
+            if isinstance(table.c[names[i]].type, sa.DateTime):
+                formatted = {v: convert(v) for v in set(columns[i])}
+                columns[i] = [formatted[v] for v in columns[i]]
+            else:
+                columns[i] = list(map(convert, columns[i]))
+        values = list(zip(*columns, strict=True))
     sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
-    conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+    conn.exec_driver_sql(sql, list(values))
+
+
+_SIGNAL_COLUMNS = ("id", "entry_id", "bank_id", "signal_type", "value", "value_key", "quality")
+# The columns of a mirrored entry's row that come from its snapshot (``_Applier._row_values``).
+_ROW_FIELDS = (
+    "bank_id",
+    "labels",
+    "inclusion_criterion",
+    "status",
+    "created_by",
+    "created_at",
+    "updated_at",
+    "source",
+    "note",
+    "origin_node",
+    "origin_org",
+    "origin_uuid",
+)
+
+
+def _labels(labels: Sequence[str]) -> list[str]:
+    """An entry's labels as stored: sorted, without repeats."""
+    return sorted(set(labels)) if labels else []
 
 
 @lru_cache(maxsize=4096)
@@ -261,11 +288,9 @@ class _Applier:
             # Keys are given here, not read back: this transaction is the only writer.
             new_ids = _new_ids(self.conn, entries, len(fresh))
             ids.update(zip([e.uuid for e in fresh], new_ids, strict=True))
-            rows = [
-                self._row(bank, e) | {"id": ids[e.uuid], "uuid": e.uuid, "disputed": False}
-                for e in fresh
-            ]
-            _bulk_insert(self.conn, entries, rows)
+            names = ("id", "uuid", "disputed", *_ROW_FIELDS)
+            rows = [(ids[e.uuid], e.uuid, False, *self._row_values(bank, e)) for e in fresh]
+            _bulk_insert(self.conn, entries, names, rows)
         stored: dict[int, list[dict[str, Any]]] = {}
         replace: list[EntryWire] = list(fresh)
         if old:
@@ -294,10 +319,21 @@ class _Applier:
     def _held(self, bank: _LocalBank, chunk: list[EntryWire]) -> dict[str, int]:
         """The local ids of the chunk's entries this node has already (in this bank only)."""
         have: dict[str, int] = {}
-        q = sa.select(entries.c.id, entries.c.uuid, entries.c.bank_id).where(
-            _in(entries.c.uuid, [e.uuid for e in chunk])
-        )
-        for entry_id, uuid, bank_id in self.conn.execute(q).all():
+        uuids = [e.uuid for e in chunk]
+        if self.conn.dialect.name == "sqlite":
+            # One JSON parameter instead of an expanding IN: SQLAlchemy renders that anew for
+            # every chunk, a thousand bind names at a time.
+            found = self.conn.exec_driver_sql(
+                "SELECT id, uuid, bank_id FROM entries "
+                "WHERE uuid IN (SELECT value FROM json_each(?))",
+                (orjson.dumps(uuids).decode(),),
+            ).all()
+        else:
+            q = sa.select(entries.c.id, entries.c.uuid, entries.c.bank_id).where(
+                _in(entries.c.uuid, uuids)
+            )
+            found = self.conn.execute(q).all()
+        for entry_id, uuid, bank_id in found:
             if int(bank_id) != bank.id:
                 raise PeerError(f"entry {uuid} already belongs to another bank here")
             have[uuid] = int(entry_id)
@@ -325,40 +361,34 @@ class _Applier:
         if not count:
             return
         new_ids = iter(_new_ids(self.conn, signals, count))
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[int, int, int, str, str, str, int | None]] = []
         for entry_id, held in wanted:
             listed = stored.setdefault(entry_id, [])
             for t, v, q in held:
                 signal_id = next(new_ids)
-                rows.append(
-                    {
-                        "id": signal_id,
-                        "entry_id": entry_id,
-                        "bank_id": bank.id,
-                        "signal_type": t,
-                        "value": v,
-                        "value_key": value_key(v),
-                        "quality": q,
-                    }
-                )
+                rows.append((signal_id, entry_id, bank.id, t, v, value_key(v), q))
                 listed.append({"id": signal_id, "type": t, "value": v, "quality": q})
-        _bulk_insert(self.conn, signals, rows)
+        _bulk_insert(self.conn, signals, _SIGNAL_COLUMNS, rows)
+
+    def _row_values(self, bank: _LocalBank, e: EntryWire) -> tuple[Any, ...]:
+        """The ``_ROW_FIELDS`` of an entry's row."""
+        return (
+            bank.id,
+            _labels(e.labels),
+            e.inclusion_criterion,
+            e.status,
+            e.created_by,
+            _utc(e.created_at)[0],
+            _utc(e.updated_at)[0],
+            e.source,
+            e.note,
+            e.origin_node,
+            e.origin_org,
+            e.origin_uuid,
+        )
 
     def _row(self, bank: _LocalBank, e: EntryWire) -> dict[str, Any]:
-        return {
-            "bank_id": bank.id,
-            "labels": sorted(set(e.labels)),
-            "inclusion_criterion": e.inclusion_criterion,
-            "status": e.status,
-            "created_by": e.created_by,
-            "created_at": _utc(e.created_at)[0],
-            "updated_at": _utc(e.updated_at)[0],
-            "source": e.source,
-            "note": e.note,
-            "origin_node": e.origin_node,
-            "origin_org": e.origin_org,
-            "origin_uuid": e.origin_uuid,
-        }
+        return dict(zip(_ROW_FIELDS, self._row_values(bank, e), strict=True))
 
     def _payload(
         self, bank: _LocalBank, e: EntryWire, stored: list[dict[str, Any]]
@@ -366,7 +396,7 @@ class _Applier:
         return {
             "uuid": e.uuid,
             "bank": bank.name,
-            "labels": sorted(set(e.labels)),
+            "labels": _labels(e.labels),
             "inclusion_criterion": e.inclusion_criterion,
             "status": e.status,
             "created_by": e.created_by,
@@ -458,8 +488,6 @@ class _Applier:
 
 def apply_page(conn: Connection, page: ChangesPage, *, peer: str, local_node: str) -> Applied:
     """Apply a validated page of a peer's changes, in order, inside the caller's transaction."""
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
     applier = _Applier(conn, peer, local_node)
     pending: list[EntryWire] = []
     pending_bank: _LocalBank | None = None
