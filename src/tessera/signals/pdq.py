@@ -86,8 +86,8 @@ class PdqSignal(SignalType):
         normal = value.strip().lower()
         if len(normal) != HEX_LENGTH:
             raise InvalidSignal(f"pdq must be {HEX_LENGTH} hex digits, got {len(normal)}")
-        bad = next((c for c in normal if c not in _HEX), None)
-        if bad is not None:
+        if not _HEX.issuperset(normal):
+            bad = next(c for c in normal if c not in _HEX)
             raise InvalidSignal(f"pdq must be hexadecimal, found {bad!r}")
         return normal
 
