@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.strategies import DataObject
 
 from tessera.index.base import IndexHit
-from tessera.index.frames import FrameIndex, compare_frames, compare_videos
+from tessera.index.frames import VPDQ_SCHEME, FrameIndex, compare_frames, compare_videos
 from tessera.signals.vpdq import VpdqFeature, VpdqParams, format_features, parse_features
 from tessera.signals.vpdq_regions import (
+    ALIGNED_FRAME_THRESHOLD,
     REGIONS_SCHEME,
     VARIANTS,
     RegionFrame,
+    VpdqRegionsSignal,
     format_regions,
     parse_regions,
     region_frames,
@@ -111,3 +116,68 @@ def test_region_index_equals_brute_force(stored: list[tuple[int, str]], query: s
             if distance <= 50:
                 expected.append(IndexHit(i, distance, detail))
         assert index.query(q, 50) == sorted(expected, key=lambda h: (h.distance, h.id))
+
+
+def _flip(value: int, bits: int, seed: int) -> int:
+    """``value`` with ``bits`` distinct bits flipped."""
+    for bit in np.random.default_rng(seed).choice(256, size=bits, replace=False).tolist():
+        value ^= 1 << bit
+    return value
+
+
+def _regions_video(hashes: list[int], start: float = 0.0) -> str:
+    """A vpdq_regions value: one frame a tenth of a second, every variant the frame's hash."""
+    return format_regions(
+        RegionFrame((f"{h:064x}",) * len(VARIANTS), (100,) * len(VARIANTS), start + k / 10)
+        for k, h in enumerate(hashes)
+    )
+
+
+def _scores(query: str, reference: str) -> tuple[int, int, int]:
+    """Distance by the regions scheme, without its aligned pass, and by the index."""
+    frames = region_frames(parse_regions(query)), region_frames(parse_regions(reference))
+    strict_only = replace(REGIONS_SCHEME, aligned_threshold=None)
+    index = FrameIndex(VpdqParams(), REGIONS_SCHEME)
+    index.add([(1, reference)])
+    hits = index.query(query, 100)
+    assert [h.detail for h in hits] == [compare_frames(*frames, VpdqParams(), REGIONS_SCHEME)[1]]
+    return (
+        compare_frames(*frames, VpdqParams(), REGIONS_SCHEME)[0],
+        compare_frames(*frames, VpdqParams(), strict_only)[0],
+        hits[0].distance,
+    )
+
+
+def test_aligned_frames_match_within_the_aligned_threshold_and_nowhere_else() -> None:
+    rng = np.random.default_rng(5)
+    reference = [int.from_bytes(rng.bytes(32), "big") for _ in range(20)]
+    # 5 frames within 31 bits fix the alignment; the other 15 are 48 bits from their partner
+    near = [_flip(h, 10, k) for k, h in enumerate(reference[:5])]
+    far = [_flip(h, ALIGNED_FRAME_THRESHOLD, k) for k, h in enumerate(reference[5:])]
+    assert _scores(_regions_video(near + far), _regions_video(reference)) == (0, 75, 0)
+    # one bit further: only the 5 strict frames match
+    farther = [_flip(h, ALIGNED_FRAME_THRESHOLD + 1, k) for k, h in enumerate(reference[5:])]
+    assert _scores(_regions_video(near + farther), _regions_video(reference)) == (75, 75, 75)
+    # the 48-bit frames 0.7 s out of step with the alignment the strict ones fix do not match
+    shuffled = near + far[7:] + far[:7]
+    assert _scores(_regions_video(shuffled), _regions_video(reference)) == (75, 75, 75)
+    # the copy's own clock 1 s ahead (another start): the alignment follows it
+    trimmed = _regions_video(near[:5] + far, start=1.0)
+    assert _scores(trimmed, _regions_video(reference)) == (0, 75, 0)
+
+
+def test_vpdq_keeps_vpdqs_frame_rule() -> None:
+    rng = np.random.default_rng(6)
+    reference = [int.from_bytes(rng.bytes(32), "big") for _ in range(4)]
+    query = [reference[0], *(_flip(h, 40, k) for k, h in enumerate(reference[1:]))]
+    as_features = [
+        [VpdqFeature(f"{h:064x}", 100, k / 10) for k, h in enumerate(v)] for v in (query, reference)
+    ]
+    assert VPDQ_SCHEME.aligned_threshold is None
+    assert compare_videos(*as_features, VpdqParams())[0] == 75
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(a=region_videos, b=region_videos)
+def test_region_distance_with_the_aligned_pass_is_symmetric(a: str, b: str) -> None:
+    assert VpdqRegionsSignal.distance(a, b) == VpdqRegionsSignal.distance(b, a)

@@ -16,7 +16,16 @@ Query flow (one query video = one batch):
    some pair of their variants that the scheme allows is within that many bits;
 3. pairs are grouped by reference video: query-% is the share of query frames with a partner in
    that video, compared-% the share of that video's frames with a partner in the query;
-4. distance is ``100 - max(query-%, compared-%)`` rounded up (100 when a floor is not met), and
+4. with a scheme that has an ``aligned_threshold`` (``vpdq_regions``), the pairs found so far fix
+   the videos' alignment (their most common time offset); along it, a frame also matches a frame
+   of the other video that stands within ``ALIGNED_WINDOW`` seconds of the same instant when some
+   allowed pair of their variants is within ``aligned_threshold`` bits. Low-texture footage
+   (grass, stone, hazy sea) has PDQ hashes that a re-encode moves 32-48 bits, while unrelated
+   frames compared the same way (every frame within the window) stayed 66 bits or more apart on
+   the video benchmark's clips (190,000 frames); tying the looser radius to one instant of an
+   alignment that strict matches found is what keeps it safe (a video with no frame within
+   ``vpdq_frame_threshold`` of the other has no alignment and gets no aligned pass);
+5. distance is ``100 - max(query-%, compared-%)`` rounded up (100 when a floor is not met), and
    each video within the threshold is an IndexHit whose ``detail`` is the matched segment: first
    and last matched times in the query and in the reference, and both percentages.
 
@@ -39,6 +48,7 @@ from tessera.index.hamming import HammingIndex, parse_hex
 from tessera.signals.vpdq import VpdqFeature, VpdqParams, parse_features
 
 __all__ = [
+    "ALIGNED_WINDOW",
     "BORDER_FRAMES",
     "BORDER_PENDING",
     "VPDQ_SCHEME",
@@ -74,6 +84,10 @@ _BAR_PERCENTILES = (10, 90)
 # most common time offset, placed in the reference by their median offset.
 _OFFSET_BIN = 0.5
 _OFFSET_SLACK = 1
+# The aligned pass (query flow step 4): frames whose spans (a kept frame of a deduplicated list
+# stands until the next one) come within this many seconds, once aligned, stand at one instant.
+ALIGNED_WINDOW = 0.5
+_ALIGNED_CHUNK = 4096  # frame pairs compared at once (bounds the temporaries for long videos)
 
 
 def hamming_words(value: str) -> Words:
@@ -146,11 +160,13 @@ class FrameScheme:
     """How a signal type's value reads as frames, and which variants may match which.
 
     ``pairs[i, j]`` is True when variant i of a query frame may match variant j of a reference
-    frame; a scheme is used for both sides, so ``pairs`` is symmetric.
+    frame; a scheme is used for both sides, so ``pairs`` is symmetric. ``aligned_threshold``,
+    when set, is the radius of the aligned pass (query flow step 4); ``None`` keeps vPDQ's rule.
     """
 
     parse: Callable[[str], VariantFrames]
     pairs: npt.NDArray[np.bool_]
+    aligned_threshold: int | None = None
 
 
 def vpdq_frames(features: Sequence[VpdqFeature]) -> VariantFrames:
@@ -219,26 +235,36 @@ def _score(
     pair_query: npt.NDArray[np.int64],
     pair_ref: npt.NDArray[np.int64],
     params: VpdqParams,
+    scheme: FrameScheme,
 ) -> tuple[int, dict[str, Any] | None]:
     """Distance and segment from every (query row, reference row) pair of matching frames."""
     if len(query.times) == 0 or len(ref.times) == 0 or pair_query.size == 0:
         return 100, None
+    # The alignment: the pairs that agree with the most common time offset (reference time minus
+    # query time, in bins; every bin tied for most), so a stray look-alike frame elsewhere does
+    # not stretch the segment; their median offset places the query in the reference. Bins are
+    # rounded half to even and ties all kept, so swapping the videos negates the offset exactly.
+    q_times, r_times = query.times[pair_query], ref.times[pair_ref]
+    bins = np.rint((r_times - q_times) / _OFFSET_BIN).astype(np.int64)
+    values, counts = np.unique(bins, return_counts=True)
+    modes = values[counts == counts.max()]
+    aligned = (np.abs(bins[:, None] - modes[None, :]) <= _OFFSET_SLACK).any(axis=1)
+    offset = float(np.median(r_times[aligned] - q_times[aligned]))
+    seg_query, seg_ref = pair_query[aligned], pair_ref[aligned]
+    if scheme.aligned_threshold is not None:
+        more_query, more_ref = _aligned_pairs(
+            query, ref, offset, pair_query, pair_ref, scheme, scheme.aligned_threshold
+        )
+        pair_query, pair_ref = np.r_[pair_query, more_query], np.r_[pair_ref, more_ref]
+        seg_query, seg_ref = np.r_[seg_query, more_query], np.r_[seg_ref, more_ref]
     query_rows, ref_rows = np.unique(pair_query), np.unique(pair_ref)
     query_share = float(query.weights[query_rows].sum() / query.weights.sum())
     compared_share = float(ref.weights[ref_rows].sum() / ref.weights.sum())
     query_pct, compared_pct = _percent(query_share), _percent(compared_share)
     if query_pct < params.min_query_pct or compared_pct < params.min_compared_pct:
         return 100, None
-    # The segment: the pairs that agree with the most common time offset (reference time minus
-    # query time, in bins), so a stray look-alike frame elsewhere does not stretch it; the query's
-    # first and last such frames, shifted by their median offset into the reference.
-    q_times, r_times = query.times[pair_query], ref.times[pair_ref]
-    bins = np.floor((r_times - q_times) / _OFFSET_BIN).astype(np.int64)
-    values, counts = np.unique(bins, return_counts=True)
-    mode = values[int(np.argmax(counts))]
-    aligned = np.abs(bins - mode) <= _OFFSET_SLACK
-    offset = float(np.median(r_times[aligned] - q_times[aligned]))
-    start, end = float(q_times[aligned].min()), float(q_times[aligned].max())
+    # The segment: the query's first and last aligned frames, shifted by the offset.
+    start, end = float(query.times[seg_query].min()), float(query.times[seg_query].max())
     last = float(ref.times.max())
     detail = {
         "query_start_s": round(start, 3),
@@ -249,6 +275,47 @@ def _score(
         "compared_match_pct": round(100 * compared_share, 1),
     }
     return 100 - max(query_pct, compared_pct), detail
+
+
+def _aligned_pairs(
+    query: _Prepared,
+    ref: _Prepared,
+    offset: float,
+    pair_query: npt.NDArray[np.int64],
+    pair_ref: npt.NDArray[np.int64],
+    scheme: FrameScheme,
+    threshold: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The aligned pass (query flow step 4): more (query row, reference row) pairs of frames
+    that stand at the same instant once the query is shifted by ``offset`` and have an allowed
+    pair of usable variants within ``threshold`` bits. A frame stands from its time for its
+    weight (a kept frame of a deduplicated list, until the next one); two frames stand at the
+    same instant when their spans come within ``ALIGNED_WINDOW`` seconds, which is symmetric in
+    the two videos. Only pairs with a frame not yet matched are compared."""
+    order = np.argsort(ref.times, kind="stable")
+    starts, ends = ref.times[order], (ref.times + ref.weights)[order]  # both ascending
+    begin = query.times + offset
+    lo = np.searchsorted(ends, begin - ALIGNED_WINDOW, side="left")
+    hi = np.searchsorted(starts, begin + query.weights + ALIGNED_WINDOW, side="right")
+    counts = np.maximum(hi - lo, 0)
+    rows = np.repeat(np.arange(len(query.times), dtype=np.int64), counts)
+    shift = np.repeat(lo - (np.cumsum(counts) - counts), counts)
+    cols = order[np.arange(int(counts.sum()), dtype=np.int64) + shift]
+    query_done = np.zeros(len(query.times), dtype=bool)
+    query_done[pair_query] = True
+    ref_done = np.zeros(len(ref.times), dtype=bool)
+    ref_done[pair_ref] = True
+    open_ = ~(query_done[rows] & ref_done[cols])
+    rows, cols = rows[open_], cols[open_]
+    q_variant, r_variant = np.nonzero(scheme.pairs)
+    near = np.zeros(len(rows), dtype=bool)
+    for start in range(0, len(rows), _ALIGNED_CHUNK):
+        q, r = rows[start : start + _ALIGNED_CHUNK], cols[start : start + _ALIGNED_CHUNK]
+        words = query.words[q][:, q_variant] ^ ref.words[r][:, r_variant]
+        close = np.bitwise_count(words).sum(axis=2) <= threshold
+        usable = query.usable[q][:, q_variant] & ref.usable[r][:, r_variant]
+        near[start : start + _ALIGNED_CHUNK] = (close & usable).any(axis=1)
+    return rows[near], cols[near]
 
 
 def _percent(share: float) -> int:
@@ -283,7 +350,7 @@ def compare_frames(
                 & ref_usable
             )
     pair_query, pair_ref = np.nonzero(near)
-    return _score(q, r, pair_query, pair_ref, params)
+    return _score(q, r, pair_query.astype(np.int64), pair_ref.astype(np.int64), params, scheme)
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,7 +447,9 @@ class FrameIndex(SignalIndex):
             pair_query, pair_ref = _unique_pairs(
                 query_frame[lo:hi][allowed], ref_frame[allowed], len(video.frames.times)
             )
-            distance, detail = _score(query, video.frames, pair_query, pair_ref, self.params)
+            distance, detail = _score(
+                query, video.frames, pair_query, pair_ref, self.params, self.scheme
+            )
             if distance <= min(threshold, 99):
                 hits.append(IndexHit(video_id, distance, detail))
         hits.sort(key=lambda h: (h.distance, h.id))

@@ -18,8 +18,14 @@ the same frames are kept; each kept frame (borders already cut) is PDQ-hashed as
 Matching (``tessera.index.frames`` with ``REGIONS_SCHEME``) is vPDQ's rule with a per-frame vote:
 two frames match when some allowed pair of their variants is within ``vpdq_frame_threshold``
 bits, both variants at or above the quality floor. A variant matches the same variant of the
-other video, and ``whole`` also matches the three crops either way round. Then query-%,
-compared-% and the distance are as for ``vpdq``, with the same threshold and floors.
+other video, and ``whole`` also matches the three crops either way round. Then an aligned pass:
+the matched pairs fix the time offset between the videos, and along it two frames standing at
+the same instant (within ``tessera.index.frames.ALIGNED_WINDOW``) also match within
+``ALIGNED_FRAME_THRESHOLD`` bits. Flat, low-texture footage (grass, stone, a hazy sea) hashes
+with quality near the floor, and a re-encode, half resolution or crop moves its hashes 32-48
+bits, so vPDQ's 31 bits lose whole shots of it; unrelated frames, each compared with every
+frame within half a second, stayed 66 bits or more apart on the video benchmark's clips. Then
+query-%, compared-% and the distance are as for ``vpdq``, with the same threshold and floors.
 
 Format: a JSON list with one string per kept frame, ``"<hashes>,<qualities>,<timestamp>"``:
 the 12 hashes (64 hex digits each) and their 12 qualities, each separated by spaces, in
@@ -56,6 +62,7 @@ if TYPE_CHECKING:
     from tessera.media.content import Content
 
 __all__ = [
+    "ALIGNED_FRAME_THRESHOLD",
     "REGIONS_SCHEME",
     "VARIANTS",
     "RegionFrame",
@@ -80,6 +87,8 @@ VARIANTS: dict[str, tuple[float, float, float, float]] = {
     "no_left": (0.0, 1.0, 0.2, 1.0),
     "no_right": (0.0, 1.0, 0.0, 0.8),
 }
+# Radius of the aligned pass: frames at the same instant of two aligned videos match within it.
+ALIGNED_FRAME_THRESHOLD = 48
 _NAMES = list(VARIANTS)
 _HEX = re.compile(r"[0-9a-f]{64}")
 _COUNT = len(_NAMES)
@@ -177,7 +186,9 @@ def region_frames(frames: list[RegionFrame]) -> VariantFrames:
     return VariantFrames(words, quality, np.array([f.timestamp for f in frames], np.float64))
 
 
-REGIONS_SCHEME = FrameScheme(lambda value: region_frames(parse_regions(value)), _pairs())
+REGIONS_SCHEME = FrameScheme(
+    lambda value: region_frames(parse_regions(value)), _pairs(), ALIGNED_FRAME_THRESHOLD
+)
 
 
 class VpdqRegionsSignal(SignalType):
@@ -195,7 +206,8 @@ class VpdqRegionsSignal(SignalType):
 
     @classmethod
     def distance(cls, a: str, b: str) -> int:
-        """100 - max(query-%, compared-%) with the per-frame vote over variants."""
+        """100 - max(query-%, compared-%) with the per-frame vote over variants and the aligned
+        pass."""
         from tessera.index.frames import compare_frames
 
         frames_a, frames_b = (region_frames(parse_regions(v)) for v in (a, b))
