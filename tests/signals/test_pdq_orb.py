@@ -209,3 +209,35 @@ def test_a_close_pdq_outweighs_features_that_align_and_disagree() -> None:
     assert comparison.decided_by == "pdq"
     assert comparison.distance <= PdqOrbSignal.default_threshold
     assert comparison.verification.inliers >= sibling.verification.inliers // 2  # still aligned
+
+
+def test_a_sibling_agreeing_in_its_layout_band_is_far_though_its_inlier_ratio_is_a_copys() -> None:
+    # The header band (logo, title) holds most of the correspondences, all kept; the lower half,
+    # with the card's own picture and text, is mostly rejected.
+    comparison = compare(parse(_hash(card(32))), parse(_hash(card(55))))
+    evidence = comparison.verification
+    assert comparison.decided_by == "features"
+    assert 100 - round(100 * evidence.inlier_ratio) <= PdqOrbSignal.default_threshold
+    assert evidence.balanced_ratio < evidence.inlier_ratio - 0.2
+    assert comparison.distance > PdqOrbSignal.default_threshold
+
+
+def test_the_balanced_ratio_counts_each_half_of_the_shared_area_equally() -> None:
+    features = parse(REF_VALUE).features
+    top = features.points[:, 1] < features.height / 2
+    # Every top keypoint, and a third as many bottom ones: the top half outvotes the bottom.
+    bottom = np.flatnonzero(~top)[: int(top.sum()) // 3]
+    keep = np.sort(np.concatenate([np.flatnonzero(top), bottom]))
+    a = lf.Features(
+        features.width, features.height, features.points[keep], features.descriptors[keep]
+    )
+    # The same keypoints, the bottom half's descriptors moved to other bottom keypoints' places:
+    # they still pair up, one to one, but in the wrong places.
+    moved = a.points.copy()
+    lower = np.flatnonzero(a.points[:, 1] >= a.height / 2)
+    moved[lower] = a.points[np.roll(lower, len(lower) // 2)]
+    b = lf.Features(a.width, a.height, moved, a.descriptors)
+    same, sibling = lf.verify(a, a), lf.verify(a, b)
+    assert same.inlier_ratio == same.balanced_ratio == 1.0
+    assert sibling.inlier_ratio >= 0.7
+    assert sibling.balanced_ratio == pytest.approx(0.5, abs=0.1)
