@@ -153,8 +153,17 @@ def _new_ids(conn: Connection, table: sa.Table, n: int) -> list[int]:
     return [int(i) for i in conn.execute(q).scalars()]
 
 
-def _in(column: sa.ColumnElement[Any], values: Sequence[Any]) -> sa.ColumnElement[bool]:
-    """``column IN (values)`` with one expanding parameter (no per-value literal coercion)."""
+def _in(
+    conn: Connection, column: sa.ColumnElement[Any], values: Sequence[Any]
+) -> sa.ColumnElement[bool]:
+    """``column IN (values)`` with one parameter. On SQLite the values travel as one JSON array
+    read by ``json_each``: an expanding IN is rendered anew for every chunk, a thousand bind names
+    at a time. Elsewhere one expanding parameter (no per-value literal coercion)."""
+    if conn.dialect.name == "sqlite":
+        listed = sa.func.json_each(
+            sa.bindparam(f"in_{column.key}", orjson.dumps(list(values)).decode())
+        )
+        return column.in_(sa.select(listed.table_valued("value").c.value))
     return column.in_(sa.bindparam(f"in_{column.key}", list(values), expanding=True))
 
 
@@ -295,7 +304,9 @@ class _Applier:
         replace: list[EntryWire] = list(fresh)
         if old:
             self._update(bank, old, have)
-            q = sa.select(signals).where(_in(signals.c.entry_id, [have[e.uuid] for e in old]))
+            q = sa.select(signals).where(
+                _in(self.conn, signals.c.entry_id, [have[e.uuid] for e in old])
+            )
             for s in self.conn.execute(q.order_by(signals.c.id)):
                 stored.setdefault(int(s.entry_id), []).append(
                     {"id": int(s.id), "type": s.signal_type, "value": s.value, "quality": s.quality}
@@ -306,7 +317,9 @@ class _Applier:
                     replace.append(e)
             changed = [have[e.uuid] for e in replace if e.uuid in have]
             if changed:
-                self.conn.execute(signals.delete().where(_in(signals.c.entry_id, changed)))
+                self.conn.execute(
+                    signals.delete().where(_in(self.conn, signals.c.entry_id, changed))
+                )
                 for entry_id in changed:
                     stored.pop(entry_id, None)
         self._insert_signals(bank, [(ids[e.uuid], normal[e.uuid]) for e in replace], stored)
@@ -319,20 +332,10 @@ class _Applier:
     def _held(self, bank: _LocalBank, chunk: list[EntryWire]) -> dict[str, int]:
         """The local ids of the chunk's entries this node has already (in this bank only)."""
         have: dict[str, int] = {}
-        uuids = [e.uuid for e in chunk]
-        if self.conn.dialect.name == "sqlite":
-            # One JSON parameter instead of an expanding IN: SQLAlchemy renders that anew for
-            # every chunk, a thousand bind names at a time.
-            found = self.conn.exec_driver_sql(
-                "SELECT id, uuid, bank_id FROM entries "
-                "WHERE uuid IN (SELECT value FROM json_each(?))",
-                (orjson.dumps(uuids).decode(),),
-            ).all()
-        else:
-            q = sa.select(entries.c.id, entries.c.uuid, entries.c.bank_id).where(
-                _in(entries.c.uuid, uuids)
-            )
-            found = self.conn.execute(q).all()
+        q = sa.select(entries.c.id, entries.c.uuid, entries.c.bank_id).where(
+            _in(self.conn, entries.c.uuid, [e.uuid for e in chunk])
+        )
+        found = self.conn.execute(q).all()
         for entry_id, uuid, bank_id in found:
             if int(bank_id) != bank.id:
                 raise PeerError(f"entry {uuid} already belongs to another bank here")
