@@ -73,6 +73,18 @@ def test_duplicates_are_skipped_not_added_twice(store: Store) -> None:
     assert store.add_entries("b", [entry(9, uuid=u)]).duplicates[0][1] == u
 
 
+def test_the_same_item_in_another_bank_is_no_duplicate_here(store: Store) -> None:
+    store.create_bank("a")
+    store.create_bank("b")
+    (in_a,) = store.add_entries("a", [entry(1)]).added
+    added = store.add_entries("b", [entry(1), entry(2)])
+    assert [e.signals[0].value for e in added.added] == [md5(1).value, md5(2).value]
+    assert added.duplicates == []
+    assert in_a.uuid not in {e.uuid for e in added.added}
+    # ... while in its own bank it still is one.
+    assert store.add_entries("b", [entry(1)]).duplicates[0][1] == added.added[0].uuid
+
+
 def test_failed_bulk_add_leaves_the_bank_as_it_was(store: Store) -> None:
     store.create_bank("b")
     store.add_entries("b", [entry(1)])
