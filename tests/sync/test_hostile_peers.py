@@ -4,6 +4,7 @@ stall a node: each sync fails with a clear error recorded on the peer, and nothi
 from __future__ import annotations
 
 import json
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -246,3 +247,52 @@ def test_a_peer_url_must_be_http(edge: Store) -> None:
         with pytest.raises(InputError):
             PeerStore(edge.db).add("p", url, "t")
     assert PeerStore(edge.db).list() == []
+
+
+def _closing_first(closed: list[int]) -> Callable[[BaseHTTPRequestHandler], None]:
+    """Closes the first connection without an answer (a keep-alive timeout met mid-request),
+    then serves the good page."""
+
+    def behaviour(h: BaseHTTPRequestHandler) -> None:
+        if not closed:
+            closed.append(1)
+            h.close_connection = True
+            h.connection.shutdown(socket.SHUT_RDWR)
+            return
+        reply(h, json.dumps(good_page()).encode())
+
+    return behaviour
+
+
+def test_a_connection_the_peer_closed_unanswered_is_asked_again(
+    edge: Store, tmp_path: Path
+) -> None:
+    closed: list[int] = []
+    with hostile_peer(_closing_first(closed)) as url:
+        PeerStore(edge.db).add("closing", url, "token")
+        syncer = Syncer(edge, settings(tmp_path))
+        try:
+            result = syncer.sync("closing")
+        finally:
+            syncer.close()
+    assert closed and result.applied.entries == 3 and result.cursor == 4
+
+
+def test_a_peer_that_never_answers_is_asked_only_twice(edge: Store, tmp_path: Path) -> None:
+    asked: list[int] = []
+
+    def hang_up(h: BaseHTTPRequestHandler) -> None:
+        asked.append(1)
+        h.close_connection = True
+        h.connection.shutdown(socket.SHUT_RDWR)
+
+    with hostile_peer(hang_up) as url:
+        PeerStore(edge.db).add("mute", url, "token")
+        syncer = Syncer(edge, settings(tmp_path))
+        try:
+            with pytest.raises(PeerError, match="RemoteProtocolError"):
+                syncer.sync("mute")
+        finally:
+            syncer.close()
+    assert len(asked) == 2
+    assert PeerStore(edge.db).get("mute").cursor == 0
