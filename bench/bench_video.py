@@ -20,8 +20,13 @@ Flow (all media made offline with PyAV, fixed seeds; the shared sample clips whe
 4. recall per transform (a copy is found when its own reference matches) and false positives
    (any other reference matching a copy, any reference matching an unrelated clip); hashes held
    per reference and query time per method;
-5. hashing speed on the same files, one thread each: media seconds per CPU second
-   (``TESSERA_BENCH_VIDEO_SPEED=0`` skips it, to check recall alone).
+5. screen, then confirm: every query is also hashed sparsely (``hash_video(query=True)``, a
+   frame at least every ``query_gap`` seconds, ``TESSERA_BENCH_VIDEO_QUERY_GAP`` overrides);
+   which references the sparse hash has anything in common with, and what the dense query finds
+   among those alone (the scanning path: only flagged references are confirmed densely);
+6. hashing speed on the same files, one thread each: media seconds per CPU second, dense (as
+   references are hashed) and sparse (a query's screen) (``TESSERA_BENCH_VIDEO_SPEED=0`` skips
+   it, to check recall alone).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import av
 import cv2
@@ -44,6 +49,7 @@ from bench.common import SHARED_DATA, console, md_table, progress
 from tessera.index.frames import FrameIndex
 from tessera.media.content import Content
 from tessera.signals.vpdq import (
+    VideoHashes,
     VpdqFeature,
     VpdqParams,
     VpdqSignal,
@@ -232,6 +238,7 @@ class Hashed:
     mirrored: list[VpdqFeature]
     regions: list[RegionFrame]
     regions_mirrored: list[RegionFrame]
+    sparse: VideoHashes | None = None  # a query's sparse hashes (the screening pass)
 
 
 def _meta_vpdq(data: bytes) -> list[VpdqFeature]:
@@ -244,9 +251,12 @@ def _meta_vpdq(data: bytes) -> list[VpdqFeature]:
     return [VpdqFeature(x.hex, int(x.quality), float(x.timestamp)) for x in features]
 
 
-def _hash(data: bytes, params: VpdqParams) -> Hashed:
-    ours = hash_video(Content.from_bytes(data), params, regions=True)
-    return Hashed(_meta_vpdq(data), *ours)
+def _hash(data: bytes, params: VpdqParams, *, query: bool = False) -> Hashed:
+    """Both methods' hashes; a query also gets Tessera's sparse hashes (``query=True``)."""
+    content = Content.from_bytes(data)
+    ours = hash_video(content, params, regions=True)
+    sparse = hash_video(content, params, regions=True, query=True) if query else None
+    return Hashed(_meta_vpdq(data), *ours, sparse=sparse)
 
 
 def _vpdq_matches(query: list[VpdqFeature], refs: dict[str, list[VpdqFeature]]) -> set[str]:
@@ -303,6 +313,26 @@ class _Matchers:
             "regions": {n for n, d in regions.items() if d <= DEFAULT},
         }
 
+    def screened(self, q: Hashed) -> dict[str, set[str]]:
+        """References the query's sparse hashes have anything in common with (distance below
+        100), plain or mirrored: the candidates a scanner confirms with a dense hash."""
+        if q.sparse is None or not q.sparse.frames:
+            return {"vpdq": set(), "regions": set()}
+        plain = (q.sparse.frames, q.sparse.mirrored)
+        regions = (q.sparse.regions, q.sparse.regions_mirrored)
+        return {
+            "vpdq": {
+                self.names[h.id]
+                for value in plain
+                for h in self.index.query(format_features(value), SCREEN)
+            },
+            "regions": {
+                self.names[h.id]
+                for value in regions
+                for h in self.regions.query(format_regions(value), SCREEN)
+            },
+        }
+
 
 def _nearest(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     """Each reference in either answer, at the nearer of its distances."""
@@ -311,6 +341,8 @@ def _nearest(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
 
 DEFAULT = VpdqSignal.default_threshold
 LOOSE = VpdqSignal.max_threshold
+SCREEN = 99  # anything in common: at least one frame pair within the frame threshold
+SCREENED_BY = {"ours": "vpdq", "dihedral": "vpdq", "loose": "vpdq"}  # others: "regions"
 METHODS = {
     "vpdq": "vPDQ (1 fps, pytx rule)",
     "ours": f"Tessera vpdq ({DEFAULT})",
@@ -352,14 +384,15 @@ def _clips() -> tuple[dict[str, bytes], dict[str, bytes]]:
 def _speed(files: dict[str, bytes], params: VpdqParams, repeats: int = 3) -> list[list[str]]:
     """Media seconds hashed per CPU second, per file, for both methods (median over repeats)."""
     rows = []
-    ratios = []
+    ratios: list[float] = []
+    sparse_ratios: list[float] = []
     with progress() as bars:
         task = bars.add_task("timing", total=len(files) * repeats)
         for name, data in files.items():
             with av.open(io.BytesIO(data)) as c:
                 s = c.streams.video[0]
                 seconds = float(s.duration * s.time_base) if s.duration else 0.0
-            theirs, ours, both = [], [], []
+            theirs, ours, both, sparse = [], [], [], []
             for _ in range(repeats):
                 t0 = time.process_time()
                 _meta_vpdq(data)
@@ -370,10 +403,32 @@ def _speed(files: dict[str, bytes], params: VpdqParams, repeats: int = 3) -> lis
                 t0 = time.process_time()
                 hash_video(Content.from_bytes(data), params, regions=True)
                 both.append(seconds / (time.process_time() - t0))
+                t0 = time.process_time()
+                hash_video(Content.from_bytes(data), params, regions=True, query=True)
+                sparse.append(seconds / (time.process_time() - t0))
                 bars.advance(task)
             ratios.append(statistics.median(ours) / statistics.median(theirs))
-            rows.append([name, f"{seconds:.1f} s", _spread(theirs), _spread(ours), _spread(both)])
-    rows.append(["ratio Tessera / vPDQ (median)", "", "", f"{statistics.median(ratios):.2f}x", ""])
+            sparse_ratios.append(statistics.median(sparse) / statistics.median(theirs))
+            rows.append(
+                [
+                    name,
+                    f"{seconds:.1f} s",
+                    _spread(theirs),
+                    _spread(ours),
+                    _spread(both),
+                    _spread(sparse),
+                ]
+            )
+    rows.append(
+        [
+            "ratio Tessera / vPDQ (median)",
+            "",
+            "",
+            f"{statistics.median(ratios):.2f}x",
+            "",
+            f"{statistics.median(sparse_ratios):.2f}x",
+        ]
+    )
     return rows
 
 
@@ -381,9 +436,50 @@ def _spread(xs: list[float]) -> str:
     return f"{statistics.median(xs):.0f}x ({min(xs):.0f}–{max(xs):.0f})"
 
 
+@dataclass
+class _Cascade:
+    """Screen then confirm: what the sparse screening flags, and what confirming only flagged
+    references finds (per Tessera method, against the dense query's own answer)."""
+
+    flagged_true: dict[str, int] = field(default_factory=lambda: {"vpdq": 0, "regions": 0})
+    flagged_other: dict[str, int] = field(default_factory=lambda: {"vpdq": 0, "regions": 0})
+    true_pairs: int = 0
+    other_pairs: int = 0
+    found: dict[str, int] = field(default_factory=lambda: dict.fromkeys(METHODS, 0))
+    confirmed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(METHODS, 0))
+
+    def count(
+        self, own: str | None, results: dict[str, set[str]], screened: dict[str, set[str]]
+    ) -> None:
+        """One query: ``own`` is its reference (None for an unrelated clip)."""
+        self.true_pairs += own is not None
+        for kind, flagged in screened.items():
+            self.flagged_true[kind] += own in flagged
+            self.flagged_other[kind] += len(flagged - {own})
+        for m, hits in results.items():
+            if m == "vpdq" or own is None:
+                continue
+            self.found[m] += own in hits
+            self.confirmed[m] += own in hits and own in screened[SCREENED_BY.get(m, "regions")]
+
+    def rows(self, n_refs: int) -> list[list[str]]:
+        """One row per Tessera method: found, and found when only flagged ones are confirmed."""
+        self.other_pairs = self.true_pairs * (n_refs - 1)
+        return [
+            [
+                METHODS[m],
+                f"{self.found[m]} / {self.true_pairs}",
+                f"{self.confirmed[m]} / {self.true_pairs}",
+            ]
+            for m in METHODS
+            if m != "vpdq"
+        ]
+
+
 def run() -> str:
     """Generate, hash, match and time; returns the Markdown section."""
-    params = VpdqParams()
+    gap = os.environ.get("TESSERA_BENCH_VIDEO_QUERY_GAP")
+    params = VpdqParams() if gap is None else VpdqParams(query_gap=float(gap))
     refs, unrelated = _clips()
     hashed: dict[str, Hashed] = {}
     copies: dict[tuple[str, str], Hashed] = {}
@@ -393,10 +489,10 @@ def run() -> str:
         jobs = [(t, r) for t in TRANSFORMS for r in refs]
         for t, r in bars.track(jobs, description="transforming and hashing copies"):
             frames, rate = _decoded(refs[r])
-            copies[(t, r)] = _hash(apply(TRANSFORMS[t], frames, rate), params)
-        others = {n: _hash(d, params) for n, d in unrelated.items()}
+            copies[(t, r)] = _hash(apply(TRANSFORMS[t], frames, rate), params, query=True)
+        others = {n: _hash(d, params, query=True) for n, d in unrelated.items()}
         edits = {
-            n: _hash((VIDEOS / f"{n}.mp4").read_bytes(), params)
+            n: _hash((VIDEOS / f"{n}.mp4").read_bytes(), params, query=True)
             for n in bars.track(
                 [n for n in SHARED_EDITS if VIDEOS.is_dir()], description="hashing shared edits"
             )
@@ -404,18 +500,24 @@ def run() -> str:
     matchers = _Matchers(hashed, params)
     found = {(t, m): 0 for t in TRANSFORMS for m in METHODS}
     false = dict.fromkeys(METHODS, 0)
+    cascade = _Cascade()
     for (t, r), q in copies.items():
-        for m, hits in matchers.results(q).items():
+        results = matchers.results(q)
+        cascade.count(r, results, matchers.screened(q))
+        for m, hits in results.items():
             found[(t, m)] += r in hits
             false[m] += len(hits - {r})
     unrelated_false = dict.fromkeys(METHODS, 0)
     for q in others.values():
-        for m, hits in matchers.results(q).items():
+        results = matchers.results(q)
+        cascade.count(None, results, matchers.screened(q))
+        for m, hits in results.items():
             unrelated_false[m] += len(hits)
     edit_rows = []
     for clip, q in edits.items():
         original, what = SHARED_EDITS[clip]
         results = matchers.results(q)
+        cascade.count(original, results, matchers.screened(q))
         edit_rows.append(
             [f"`{clip}` ({what})"]
             + ["yes" if original in results[m] else "**no**" for m in METHODS]
@@ -446,6 +548,12 @@ def run() -> str:
         for h in hashed.values()
     )
     query_ms = {k: 1000 * statistics.median(v) for k, v in matchers.query_seconds.items()}
+    cascade_rows = cascade.rows(n)
+    other_pairs = (len(copies) + len(edits)) * (n - 1) + len(others) * n
+    sparse_frames = statistics.median(
+        len(q.sparse.frames) for q in [*copies.values(), *edits.values()] if q.sparse
+    )
+    dense_frames = statistics.median(len(q.ours) for q in [*copies.values(), *edits.values()])
     return "\n\n".join(
         [
             "## Video matching: Tessera vpdq and Meta's vPDQ (bench/bench_video.py)",
@@ -477,10 +585,32 @@ def run() -> str:
             "False positives (another reference matching a copy or a shared edit; any reference "
             "matching an unrelated clip):",
             md_table(["method", "wrong references / pairs", "unrelated clips / pairs"], fp_rows),
+            "Screen, then confirm (the scanning path: a query is first hashed sparsely, "
+            f"a frame at least every {params.query_gap:g} s, from keyframes and the reference "
+            "frames before spaced points, against dense references; a reference it has anything "
+            "in common with, a frame pair within the frame threshold, is confirmed with the "
+            f"dense hash). Frames per query (median): sparse {sparse_frames:g}, dense "
+            f"{dense_frames:g}. The sparse screen flagged {cascade.flagged_true['vpdq']} "
+            f"(vpdq) and {cascade.flagged_true['regions']} (vpdq_regions) of the "
+            f"{cascade.true_pairs} copies and edits' own references, and "
+            f"{cascade.flagged_other['vpdq']} (vpdq) and {cascade.flagged_other['regions']} "
+            f"(vpdq_regions) of the {other_pairs} other pairs (wrong references and unrelated "
+            "clips: each costs a dense hash of the query). Matches found, the dense query's own "
+            "against those left after screening:",
+            md_table(["method", "dense query", "screened, then dense"], cascade_rows),
             "Hashing speed, one thread each, media seconds per CPU second (median and min–max of "
-            "3 runs; measured on a loaded 2-core machine shared with other jobs):",
+            "3 runs; measured on a loaded 2-core machine shared with other jobs). References are "
+            "hashed densely; a query's screening hash is sparse (the last column, with "
+            "vpdq_regions):",
             md_table(
-                ["clip", "length", "vPDQ (1 fps)", "Tessera vpdq", "Tessera vpdq + vpdq_regions"],
+                [
+                    "clip",
+                    "length",
+                    "vPDQ (1 fps)",
+                    "Tessera vpdq",
+                    "Tessera vpdq + vpdq_regions",
+                    "Tessera query screen, sparse",
+                ],
                 speed,
             )
             if speed

@@ -9,7 +9,7 @@ stream counts as corrupt (or undecodable, when nothing decoded at all).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import av
@@ -21,12 +21,18 @@ MAX_BAD_PACKETS = 50
 
 
 def decoded_frames(
-    container: Any, stream: Any, deadline: float, budget: float, what: str
+    container: Any,
+    stream: Any,
+    deadline: float,
+    budget: float,
+    what: str,
+    packets: Iterable[Any] | None = None,
 ) -> Iterator[Any]:
-    """Decoded frames of ``stream`` (a ``what`` stream, e.g. "video") within the deadline."""
+    """Decoded frames of ``stream`` (a ``what`` stream, e.g. "video") within the deadline;
+    ``packets`` replaces the stream's demuxed packets (a sparse decode steers the decoder)."""
     bad_in_a_row = 0
     decoded_any = False
-    for packet in container.demux(stream):
+    for packet in container.demux(stream) if packets is None else packets:
         if time.monotonic() > deadline:
             raise MediaLimitExceeded(f"decoding took longer than the limit of {budget:g} s")
         try:

@@ -130,6 +130,35 @@ def downsample_64(luma: Luma) -> npt.NDArray[np.float32]:
     return block
 
 
+def downsample_64_boxes(
+    luma: Luma, boxes: Sequence[tuple[int, int, int, int]]
+) -> npt.NDArray[np.float32]:
+    """``downsample_64`` of each region ``(top, bottom, left, right)`` (in samples) of the luma,
+    stacked: regions with the same rows share the pass along the columns' axis (a video frame's
+    12 regions have 6 row ranges)."""
+    pixels = luma.pixels
+    by_rows: dict[tuple[int, int], npt.NDArray[np.float32]] = {}
+    blocks = np.empty((len(boxes), _SIDE, _SIDE), dtype=np.float32)
+    for n, (top, bottom, left, right) in enumerate(boxes):
+        partial = by_rows.get((top, bottom))
+        if partial is None:
+            row_at, row_weights = _axis_weights((bottom - top) * luma.scale_y, luma.scale_y)
+            rows = pixels[top:bottom][row_at]
+            partial = by_rows[(top, bottom)] = np.einsum("ks,ksw->kw", row_weights, rows)
+        col_at, col_weights = _axis_weights((right - left) * luma.scale_x, luma.scale_x)
+        blocks[n] = np.einsum("ks,jks->jk", col_weights, partial[:, left:right][:, col_at])
+    return blocks
+
+
+def pdq_mirrored_from_blocks(blocks: npt.NDArray[np.float32]) -> list[tuple[PdqHash, str]]:
+    """Steps 2-5 of a stack of 64x64s: each one's hash and quality, and its mirror's hash."""
+    dcts = _dct16(blocks)
+    count = len(blocks)
+    hexes = _rows_hex(np.concatenate([dcts, dcts * _EVEN_FREQ]).reshape(-1, 256))
+    qualities = _qualities(blocks)
+    return [(PdqHash(hexes[k], int(qualities[k])), hexes[count + k]) for k in range(count)]
+
+
 def quality_64(block: npt.NDArray[np.float32]) -> int:
     """The reference's quality metric of a 64x64 (step 2)."""
     return int(_qualities(block[None])[0])

@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -48,7 +48,12 @@ from tessera.index.hamming import parse_hex
 from tessera.media.image import Luma
 from tessera.media.kinds import MediaKind
 from tessera.signals.base import Signal, SignalType
-from tessera.signals.pdq_hasher import pdq_mirrored_from_lumas
+from tessera.signals.pdq_hasher import (
+    MIN_HASHABLE_SIDE,
+    downsample_64_boxes,
+    pdq_mirrored_from_blocks,
+    pdq_mirrored_from_lumas,
+)
 from tessera.signals.vpdq import (
     MAX_FRAMES,
     MIRROR,
@@ -70,6 +75,7 @@ __all__ = [
     "format_regions",
     "parse_regions",
     "region_hashes",
+    "region_hashes_many",
 ]
 
 # name -> (top, bottom, left, right) of the kept frame, as fractions of its height and width
@@ -95,6 +101,7 @@ _COUNT = len(_NAMES)
 # A variant of the mirrored frame is the mirror image of this variant's region (sides swap).
 _SWAP = {"left": "right", "right": "left", "no_left": "no_right", "no_right": "no_left"}
 _MIRRORED = [_NAMES.index(_SWAP.get(n, n)) for n in _NAMES]
+_REGION_BOXES = list(VARIANTS.values())[1:]  # the variants hashed here (``whole`` comes in)
 
 
 def _pairs() -> np.ndarray[tuple[int, int], np.dtype[np.bool_]]:
@@ -125,19 +132,67 @@ def region_hashes(
     ``whole`` is the frame's PDQ hash, its mirror image's and its quality, which ``vpdq`` has
     already computed; each other variant's region is hashed here.
     """
-    rows, cols = cut.pixels.shape
-    regions = [
-        cut.crop(round(top * rows), round(bottom * rows), round(left * cols), round(right * cols))
-        for top, bottom, left, right in list(VARIANTS.values())[1:]
-    ]
-    hexes, mirrored, qualities = [whole[0]], [whole[1]], [whole[2]]
-    for (plain, region_quality), mirror in pdq_mirrored_from_lumas(regions):
-        hexes.append(plain)
-        mirrored.append(mirror)
-        qualities.append(region_quality)
-    return RegionFrame(tuple(hexes), tuple(qualities), timestamp), RegionFrame(
-        tuple(mirrored[i] for i in _MIRRORED), tuple(qualities[i] for i in _MIRRORED), timestamp
-    )
+    return region_hashes_many([(cut, whole, timestamp)])[0]
+
+
+def region_hashes_many(
+    frames: Sequence[tuple[Luma, tuple[str, str, int], float]],
+) -> list[tuple[RegionFrame, RegionFrame]]:
+    """``region_hashes`` of several kept frames: each frame's regions share their passes along
+    the columns (``downsample_64_boxes``: half the time of hashing each region on its own), and
+    the steps after the 64x64 run once for all (better one frame at a time: batches of 32
+    frames ran slower, their arrays out of cache)."""
+    stacks = []
+    for cut, _, _ in frames:
+        rows, cols = cut.pixels.shape
+        boxes = [
+            (round(top * rows), round(bottom * rows), round(left * cols), round(right * cols))
+            for top, bottom, left, right in _REGION_BOXES
+        ]
+        if all(
+            (b - t) * cut.scale_y >= MIN_HASHABLE_SIDE
+            and (r - lf) * cut.scale_x >= MIN_HASHABLE_SIDE
+            for t, b, lf, r in boxes
+        ):
+            stacks.append(downsample_64_boxes(cut, boxes))
+        else:  # a tiny frame: some region hashes to zeros, as pdq_mirrored_from_lumas says
+            stacks.append(np.empty((0, 64, 64), dtype=np.float32))
+    hashed = pdq_mirrored_from_blocks(np.concatenate(stacks)) if stacks else []
+    out = []
+    at = 0
+    for (cut, whole, timestamp), stack in zip(frames, stacks, strict=True):
+        if len(stack):
+            variants = hashed[at : at + len(stack)]
+            at += len(stack)
+        else:
+            rows, cols = cut.pixels.shape
+            variants = pdq_mirrored_from_lumas(
+                [
+                    cut.crop(
+                        round(top * rows),
+                        round(bottom * rows),
+                        round(left * cols),
+                        round(right * cols),
+                    )
+                    for top, bottom, left, right in _REGION_BOXES
+                ]
+            )
+        hexes, mirrored, qualities = [whole[0]], [whole[1]], [whole[2]]
+        for (plain, region_quality), mirror in variants:
+            hexes.append(plain)
+            mirrored.append(mirror)
+            qualities.append(region_quality)
+        out.append(
+            (
+                RegionFrame(tuple(hexes), tuple(qualities), timestamp),
+                RegionFrame(
+                    tuple(mirrored[i] for i in _MIRRORED),
+                    tuple(qualities[i] for i in _MIRRORED),
+                    timestamp,
+                ),
+            )
+        )
+    return out
 
 
 def format_regions(frames: Iterable[RegionFrame]) -> str:
