@@ -11,9 +11,10 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from tessera.errors import InputError
-from tessera.exchange.protocol import BankWire, ChangesPage, ChangeWire, EntryWire, SignalWire
+from tessera.exchange.protocol import BankWire, ChangesPage, ChangeWire, EntryWire, read_page
 from tessera.review import audit
 from tessera.review.audit import GENESIS, Problem
 from tessera.signals.base import Signal
@@ -429,9 +430,11 @@ PEER_NODE = "11111111-2222-3333-4444-555555555555"
 
 
 def _page(changes: list[ChangeWire], next_after: int) -> ChangesPage:
-    return ChangesPage(
+    page = ChangesPage(
         node=PEER_NODE, changes=changes, banks={}, next_after=next_after, latest_seq=9, more=False
     )
+    # As a peer's page arrives: JSON, read (and completed) by the protocol.
+    return read_page(TypeAdapter(ChangesPage).dump_json(page))
 
 
 def test_each_applied_page_of_a_peer_is_one_audit_record(store: Store) -> None:
@@ -452,7 +455,7 @@ def test_each_applied_page_of_a_peer_is_one_audit_record(store: Store) -> None:
             created_by="hub",
             created_at=now,
             updated_at=now,
-            signals=[SignalWire(type="md5", value=f"{i:032x}")],
+            signals=[{"type": "md5", "value": f"{i:032x}"}],
             origin_node=PEER_NODE,
             origin_org="hub",
             origin_uuid=f"eeeeeeee-0000-0000-0000-{i:012d}",
@@ -461,11 +464,13 @@ def test_each_applied_page_of_a_peer_is_one_audit_record(store: Store) -> None:
         for i in range(3)
     ]
     first = [ChangeWire(seq=1, kind="bank_created", bank_uuid=bank.uuid, bank=bank)] + [
-        ChangeWire(seq=2 + i, kind="entry_added", bank_uuid=bank.uuid, entry_uuid=e.uuid, entry=e)
+        ChangeWire(
+            seq=2 + i, kind="entry_added", bank_uuid=bank.uuid, entry_uuid=e["uuid"], entry=e
+        )
         for i, e in enumerate(entries)
     ]
     removal = ChangeWire(
-        seq=5, kind="entry_removed", bank_uuid=bank.uuid, entry_uuid=entries[0].uuid
+        seq=5, kind="entry_removed", bank_uuid=bank.uuid, entry_uuid=entries[0]["uuid"]
     )
     for page in (_page(first, 4), _page([], 4), _page([removal], 5)):
         with store.db.write() as conn:
@@ -476,6 +481,6 @@ def test_each_applied_page_of_a_peer_is_one_audit_record(store: Store) -> None:
     one, two = records[0].detail, records[1].detail
     assert (one["changes"], one["banks"], one["entries"], one["first_seq"]) == (4, 1, 3, 1)
     assert one["bank_uuids"] == [bank.uuid]
-    assert one["entry_uuids"] == [e.uuid for e in entries]
-    assert (two["removed"], two["entry_uuids"]) == (1, [entries[0].uuid])
+    assert one["entry_uuids"] == [e["uuid"] for e in entries]
+    assert (two["removed"], two["entry_uuids"]) == (1, [entries[0]["uuid"]])
     assert audit.verify(store.db).ok

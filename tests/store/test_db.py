@@ -1,4 +1,5 @@
-"""The write transaction's options: a large SQLite page cache for one transaction only."""
+"""The write transaction's options: a large SQLite page cache for one transaction, or for a run of
+transactions on one held connection (``Database.writer``), and a WAL checkpointed less often."""
 
 from __future__ import annotations
 
@@ -51,4 +52,87 @@ def test_the_option_is_ignored_on_postgresql(postgres_url: str, pg_schema: str) 
     db = Database(postgres_url, schema=pg_schema)
     with db.write(sqlite_cache_kib=65536) as conn:
         assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1
+    db.dispose()
+
+
+def _pragma(conn: sa.Connection, name: str) -> int:
+    return int(conn.exec_driver_sql(f"PRAGMA {name}").scalar_one())
+
+
+def test_a_writer_holds_one_connection_with_its_settings_for_every_transaction(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'c.db'}")
+    db.migrate()
+    before, _ = _cache_size(db)
+    with db.writer(sqlite_cache_kib=65536, sqlite_checkpoint_pages=50_000) as writer:
+        seen = []
+        for n in range(3):
+            with writer.write() as conn:
+                seen.append(conn.connection.dbapi_connection)
+                assert _pragma(conn, "cache_size") == -65536
+                assert _pragma(conn, "wal_autocheckpoint") == 50_000
+                conn.execute(
+                    banks.insert().values(
+                        uuid=f"00000000-0000-0000-0000-00000000000{n}",
+                        name=f"b{n}",
+                        owner_org="o",
+                        distribution="members",
+                        created_at=sa.func.now(),
+                        updated_at=sa.func.now(),
+                        origin_node="n",
+                        labels=[],
+                        thresholds={},
+                    )
+                )
+        assert seen[0] is seen[1] is seen[2]
+        # A read meanwhile gets another connection, with the default settings.
+        with db.read() as other:
+            assert other.connection.dbapi_connection is not seen[0]
+            assert _pragma(other, "cache_size") == before
+    # Each transaction committed; the held connection gets its own settings back.
+    with db.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(banks)).scalar_one() == 3
+    held = seen[0]
+    assert int(held.execute("PRAGMA cache_size").fetchone()[0]) == before
+    assert int(held.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == 1000
+    db.dispose()
+
+
+def test_a_failed_transaction_of_a_writer_rolls_back_alone(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'c.db'}")
+    db.migrate()
+    with db.writer(sqlite_cache_kib=32768) as writer:
+        try:
+            with writer.write() as conn:
+                conn.execute(
+                    banks.insert().values(
+                        uuid="00000000-0000-0000-0000-000000000009",
+                        name="gone",
+                        owner_org="o",
+                        distribution="members",
+                        created_at=sa.func.now(),
+                        updated_at=sa.func.now(),
+                        origin_node="n",
+                        labels=[],
+                        thresholds={},
+                    )
+                )
+                raise RuntimeError("boom")
+        except RuntimeError:
+            pass
+        with writer.write() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(banks)).scalar_one() == 0
+    db.dispose()
+
+
+def test_a_writer_on_postgresql_ignores_the_sqlite_settings(
+    postgres_url: str, pg_schema: str
+) -> None:
+    db = Database(postgres_url, schema=pg_schema)
+    db.migrate()
+    with db.writer(sqlite_cache_kib=65536, sqlite_checkpoint_pages=50_000) as writer:
+        for _ in range(2):
+            with writer.write() as conn:
+                assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1
     db.dispose()

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 
+import pydantic
 import pytest
 import sqlalchemy as sa
 
-from tessera.exchange.protocol import ChangesPage, SignalWire
+from tessera.exchange.protocol import WireError, read_page
 from tessera.signals.registry import all_signal_types
 from tessera.store.peers import PeerStore
 from tessera.store.records import Verdict
@@ -92,18 +93,71 @@ def test_a_bad_signal_refuses_the_page_as_it_is_read(value: str) -> None:
         "latest_seq": 1,
         "more": False,
     }
-    body = json.dumps(page)
-    with pytest.raises(ValueError, match="bad pdq signal"):
-        ChangesPage.model_validate_json(body, strict=True)
-    with pytest.raises(ValueError, match="bad pdq signal"):
-        ChangesPage.model_validate_json(
-            body, strict=True, context={"signal_types": all_signal_types()}
-        )
+    body = json.dumps(page).encode()
+    where = "changes.0.entry.signals.0: bad pdq signal"
+    with pytest.raises(WireError, match=where):
+        read_page(body)
+    with pytest.raises(WireError, match=where):
+        read_page(body, all_signal_types())
+
+
+def _one_entry_page(signals: list[dict[str, object]]) -> bytes:
+    entry = {
+        "uuid": "00000000-0000-0000-0000-000000000003",
+        "status": "active",
+        "created_by": "hub",
+        "created_at": "2026-01-01T00:00:00+00:00",
+        "updated_at": "2026-01-01T00:00:00+00:00",
+        "signals": signals,
+        "origin_node": "00000000-0000-0000-0000-000000000001",
+        "origin_org": "hub",
+        "origin_uuid": "00000000-0000-0000-0000-000000000003",
+        "opinions": {},
+    }
+    change = {"seq": 1, "kind": "entry_added", "bank_uuid": entry["origin_node"], "entry": entry}
+    page = {"node": entry["origin_node"], "changes": [change]}
+    return json.dumps(page | {"next_after": 1, "latest_seq": 1, "more": False}).encode()
 
 
 def test_signals_arrive_normalised() -> None:
     raw = " ABCDEF0123456789ABCDEF0123456789 "
-    wire = SignalWire.model_validate_json(json.dumps({"type": "md5", "value": raw}))
-    assert wire.value == "abcdef0123456789abcdef0123456789"
-    unknown = SignalWire.model_validate_json('{"type": "elsewhere", "value": "As Is"}')
-    assert unknown.value == "As Is"
+    page = read_page(
+        _one_entry_page([{"type": "md5", "value": raw}, {"type": "elsewhere", "value": "As Is"}])
+    )
+    entry = page["changes"][0]["entry"]
+    assert entry is not None
+    assert [s["value"] for s in entry["signals"]] == [
+        "abcdef0123456789abcdef0123456789",
+        "As Is",  # a type this node does not know is kept as it came
+    ]
+
+
+def test_what_a_sender_leaves_out_is_filled_in() -> None:
+    page = read_page(_one_entry_page([{"type": "md5", "value": "0" * 32}]))
+    assert page["banks"] == {}
+    change = page["changes"][0]
+    assert (change["entry_uuid"], change["bank"], change["opinion"]) == (None, None, None)
+    entry = change["entry"]
+    assert entry is not None
+    assert (entry["labels"], entry["inclusion_criterion"], entry["source"], entry["note"]) == (
+        [],
+        "",
+        "",
+        "",
+    )
+    assert entry["signals"][0]["quality"] is None
+
+
+@pytest.mark.parametrize(
+    "signal",
+    [
+        {"type": "md5", "value": "0" * 32, "evil": 1},  # an unknown field
+        {"type": "md5", "value": 5},  # a wrong type
+        {"type": "md5", "value": "0" * 32, "quality": "90"},  # no coercion: strict
+        {"type": "md5", "value": "0" * 32, "quality": 101},  # out of range
+        {"type": "", "value": "0" * 32},  # an empty type
+    ],
+)
+def test_a_malformed_signal_refuses_the_page(signal: dict[str, object]) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        read_page(_one_entry_page([signal]))

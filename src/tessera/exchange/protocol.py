@@ -17,21 +17,28 @@ filtered to what the caller's organisation may see, with full payloads:
 create a mirror for entries of a bank it has not seen yet. ``next_after`` is the cursor for the
 next page (past changes the caller may not see, too); ``more`` is false at the end of the log.
 
-Every model refuses unknown fields and wrong types: the puller validates a page before applying
-any of it (``services.sync``). A signal of a known type is also checked and normalised by its
-signal type while the page is read (pass the types as ``context={"signal_types": ...}`` to read
-many pages without looking them up per signal); a signal of a type this node does not know is
-kept as it came.
+Every part refuses unknown fields and wrong types: the puller reads a page with ``read_page``
+before applying any of it (``services.sync``). A signal of a known type is also checked and
+normalised by its signal type while the page is read; a signal of a type this node does not know
+is kept as it came.
+
+A page holds tens of thousands of entries, so its changes, entries and signals are typed dicts
+(``ChangeWire``, ``EntryWire``, ``SignalWire``), which pydantic-core validates about 2.5 times
+faster than it builds models of the same shape; banks and opinions, a few per page, are models.
+``read_page`` fills in the fields a sender may leave out, so a reader indexes every key.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, with_config
+from typing_extensions import TypedDict  # pydantic reads typing.TypedDict only from Python 3.12
 
 from tessera.errors import InputError, TesseraError
+from tessera.signals.base import SignalType
 from tessera.signals.registry import all_signal_types
 
 Uuid = Annotated[str, Field(pattern=r"^[0-9a-fA-F-]{8,36}$", max_length=36)]
@@ -41,31 +48,22 @@ Label = Annotated[str, Field(max_length=200)]
 Seq = Annotated[int, Field(ge=0, le=2**62)]
 
 
+STRICT = ConfigDict(extra="forbid", strict=True)
+
+
 class Wire(BaseModel):
     """Strict: unknown fields and wrong types are refused."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = STRICT | ConfigDict(frozen=True)
 
 
-class SignalWire(Wire):
+@with_config(STRICT)
+class SignalWire(TypedDict):
     """One signal of an entry."""
 
     type: Annotated[str, Field(min_length=1, max_length=64)]
     value: Annotated[str, Field(min_length=1, max_length=16 * 1024 * 1024)]
-    quality: Annotated[int, Field(ge=0, le=100)] | None = None
-
-    @model_validator(mode="after")
-    def _normalise(self, info: ValidationInfo) -> SignalWire:
-        context = info.context if isinstance(info.context, dict) else {}
-        types = context.get("signal_types") or all_signal_types()
-        signal_type = types.get(self.type)
-        if signal_type is None:
-            return self
-        try:
-            value = signal_type.validate(self.value)
-        except InputError as e:
-            raise ValueError(f"bad {self.type} signal: {e}") from None
-        return self if value == self.value else self.model_copy(update={"value": value})
+    quality: NotRequired[Annotated[int, Field(ge=0, le=100)] | None]
 
 
 class BankWire(Wire):
@@ -83,18 +81,19 @@ class BankWire(Wire):
     origin_node: Uuid
 
 
-class EntryWire(Wire):
+@with_config(STRICT)
+class EntryWire(TypedDict):
     """An entry as it travels: its signals, labels, provenance, status and opinion counts."""
 
     uuid: Uuid
-    labels: list[Label] = []
-    inclusion_criterion: Text = ""
+    labels: NotRequired[list[Label]]
+    inclusion_criterion: NotRequired[Text]
     status: Literal["active", "disputed", "retired"]
     created_by: Name
     created_at: datetime
     updated_at: datetime
-    source: Text = ""
-    note: Text = ""
+    source: NotRequired[Text]
+    note: NotRequired[Text]
     signals: Annotated[list[SignalWire], Field(max_length=10_000)]
     origin_node: Uuid
     origin_org: Name
@@ -127,29 +126,76 @@ ChangeKindWire = Literal[
 ]
 
 
-class ChangeWire(Wire):
+@with_config(STRICT)
+class ChangeWire(TypedDict):
     """One change of the feed."""
 
     seq: Seq
     kind: ChangeKindWire
     bank_uuid: Uuid
-    entry_uuid: Uuid | None = None
-    bank: BankWire | None = None
-    entry: EntryWire | None = None
-    opinion: OpinionWire | None = None
+    entry_uuid: NotRequired[Uuid | None]
+    bank: NotRequired[BankWire | None]
+    entry: NotRequired[EntryWire | None]
+    opinion: NotRequired[OpinionWire | None]
 
 
-class ChangesPage(Wire):
+@with_config(STRICT)
+class ChangesPage(TypedDict):
     """One page of the change feed."""
 
-    node: Uuid = Field(description="The serving node's uuid.")
+    node: Annotated[Uuid, Field(description="The serving node's uuid.")]
     changes: list[ChangeWire]
-    banks: dict[Uuid, BankWire] = Field(
-        default_factory=dict, description="Current state of the banks the entry changes refer to."
-    )
-    next_after: Seq = Field(description="Pass as `after` for the next page.")
-    latest_seq: Seq = Field(description="The newest change of the serving node's log.")
-    more: bool = Field(description="Whether the log may have changes after `next_after`.")
+    banks: NotRequired[
+        Annotated[
+            dict[Uuid, BankWire],
+            Field(description="Current state of the banks the entry changes refer to."),
+        ]
+    ]
+    next_after: Annotated[Seq, Field(description="Pass as `after` for the next page.")]
+    latest_seq: Annotated[Seq, Field(description="The newest change of the serving node's log.")]
+    more: Annotated[bool, Field(description="Whether the log may have changes after `next_after`.")]
+
+
+_PAGE: TypeAdapter[ChangesPage] = TypeAdapter(ChangesPage)
+_ENTRY_DEFAULTS: dict[str, Any] = {"inclusion_criterion": "", "source": "", "note": ""}
+
+
+class WireError(InputError):
+    """A page that parses but says something its signal types refuse (the message names where)."""
+
+
+def read_page(
+    body: bytes, signal_types: Mapping[str, type[SignalType]] | None = None
+) -> ChangesPage:
+    """A page read from its JSON and checked whole, the left-out fields filled in, every signal
+    of a known type normalised (``pydantic.ValidationError`` for a wrong shape or type,
+    ``WireError`` for a signal its type refuses)."""
+    page = _PAGE.validate_json(body, strict=True)
+    types = signal_types if signal_types is not None else all_signal_types()
+    page.setdefault("banks", {})
+    for n, change in enumerate(page["changes"]):
+        for key in ("entry_uuid", "bank", "entry", "opinion"):
+            change.setdefault(key, None)  # type: ignore[misc]
+        entry = change["entry"]
+        if entry is not None:
+            complete_entry(entry, types, f"changes.{n}.entry")
+    return page
+
+
+def complete_entry(entry: EntryWire, types: Mapping[str, type[SignalType]], where: str) -> None:
+    """Fill in an entry's left-out fields and normalise its signals, in place."""
+    for key, value in _ENTRY_DEFAULTS.items():
+        entry.setdefault(key, value)  # type: ignore[misc]
+    entry.setdefault("labels", [])
+    for m, signal in enumerate(entry["signals"]):
+        signal.setdefault("quality", None)
+        signal_type = types.get(signal["type"])
+        if signal_type is None:
+            continue
+        try:
+            signal["value"] = signal_type.validate(signal["value"])
+        except InputError as e:
+            raise WireError(f"{where}.signals.{m}: bad {signal['type']} signal: {e}") from None
 
 
 class OpinionPush(Wire):

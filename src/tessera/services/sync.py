@@ -44,11 +44,19 @@ import pydantic
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
-from tessera.exchange.protocol import ChangesPage, OpinionPush, OpinionsPush, PeerError
+from tessera.exchange.protocol import (
+    ChangesPage,
+    OpinionPush,
+    OpinionsPush,
+    PeerError,
+    WireError,
+    read_page,
+)
 from tessera.services.cycles import collector_paused
 from tessera.settings import Settings
 from tessera.signals.registry import all_signal_types
 from tessera.store import changelog
+from tessera.store.db import Writer
 from tessera.store.mirror import Applied, apply_page
 from tessera.store.peers import Peer, PeerStore, get_peer, peers, set_cursor
 from tessera.store.records import ChangeKind
@@ -58,10 +66,15 @@ from tessera.store.tables import changes
 log = logging.getLogger(__name__)
 
 PUSH_BATCH = 500
-# The SQLite page cache of a transaction that applies a page, in KiB: a large mirror's random-key
-# indexes (entry uuids, signal keys) spill the 2 MiB default in mid-transaction, many times slower
-# at millions of rows. The pooled connection gets its own size back afterwards.
+# The SQLite page cache of the connection that applies a pull's pages, in KiB: a large mirror's
+# random-key indexes (entry uuids, signal keys) spill the 2 MiB default in mid-transaction, many
+# times slower at millions of rows. The connection is held for the whole pull, so the cache stays
+# warm from page to page, and gets its own size back afterwards.
 SQLITE_APPLY_CACHE_KIB = 128 * 1024
+# How far the WAL may grow (4 KiB pages) while a pull applies its pages before a commit copies it
+# into the database: with the default (1,000) every page's commit copies the same hot index pages
+# back again.
+SQLITE_APPLY_CHECKPOINT_PAGES = 64 * 1024
 
 
 class PeerIncident(BaseModel):
@@ -164,7 +177,13 @@ class Syncer:
             request = self._client.build_request(
                 "GET", f"{peer.url}/v1/changes", params=params, headers=self._headers(peer)
             )
-            response = self._client.send(request, stream=True)
+            try:
+                response = self._client.send(request, stream=True)
+            except httpx.RemoteProtocolError:
+                # The peer closed its end of a kept-alive connection while this node was busy
+                # (applying the last page can outlast its keep-alive timeout) and the request
+                # went out on it: nothing was answered, so ask once more, on a new connection.
+                response = self._client.send(request, stream=True)
             try:
                 if response.status_code != 200:
                     text = self._read_limited(response, what)[:300].decode("utf-8", "replace")
@@ -177,42 +196,45 @@ class Syncer:
         except httpx.HTTPError as e:
             raise PeerError(f"{what}: {type(e).__name__}: {e}") from None
         try:
-            page = ChangesPage.model_validate_json(
-                body, strict=True, context={"signal_types": self._signal_types}
-            )
+            page = read_page(body, self._signal_types)
         except pydantic.ValidationError as e:
             raise PeerError(f"{what}: malformed page: {_first_error(e)}") from None
+        except WireError as e:
+            raise PeerError(f"{what}: malformed page: {e}") from None
         self._check(peer, page, after, until, what)
         return page
 
     def _check(
         self, peer: Peer, page: ChangesPage, after: int, until: int | None, what: str
     ) -> None:
-        if page.node == self.store.node_id:
+        if page["node"] == self.store.node_id:
             raise PeerError(f"{what}: the peer is this node itself")
-        if peer.remote_node is not None and page.node != peer.remote_node:
+        if peer.remote_node is not None and page["node"] != peer.remote_node:
             raise PeerError(
-                f"{what}: the peer's node uuid changed from {peer.remote_node} to {page.node} "
+                f"{what}: the peer's node uuid changed from {peer.remote_node} to {page['node']} "
                 "(remove and add the peer again if it was rebuilt)"
             )
         last = after
-        for change in page.changes:
-            if change.seq <= last:
-                raise PeerError(f"{what}: change seq {change.seq} is not after {last}")
-            last = change.seq
-        if page.next_after < last or (page.changes and page.next_after < after):
-            raise PeerError(f"{what}: next_after {page.next_after} is behind its changes")
-        if page.next_after < after:
-            raise PeerError(f"{what}: next_after {page.next_after} goes back from {after}")
+        for change in page["changes"]:
+            if change["seq"] <= last:
+                raise PeerError(f"{what}: change seq {change['seq']} is not after {last}")
+            last = change["seq"]
+        next_after = page["next_after"]
+        if next_after < last or (page["changes"] and next_after < after):
+            raise PeerError(f"{what}: next_after {next_after} is behind its changes")
+        if next_after < after:
+            raise PeerError(f"{what}: next_after {next_after} goes back from {after}")
         if until is not None and last > until:
             raise PeerError(f"{what}: replay went past seq {until}")
-        if page.more and page.next_after == after:
+        if page["more"] and next_after == after:
             raise PeerError(f"{what}: says there is more but does not advance the cursor")
 
     # -- pulling -------------------------------------------------------------------------------
 
-    def _apply(self, peer: Peer, page: ChangesPage, after: int, *, move: bool) -> Applied:
-        with self.store.db.write(sqlite_cache_kib=SQLITE_APPLY_CACHE_KIB) as conn:
+    def _apply(
+        self, writer: Writer, peer: Peer, page: ChangesPage, after: int, *, move: bool
+    ) -> Applied:
+        with writer.write() as conn:
             if move:
                 current = get_peer(conn, peer.name).cursor
                 if current != after:
@@ -223,7 +245,7 @@ class Syncer:
             top = changelog.latest_seq(conn)
             applied = apply_page(conn, page, peer=peer.name, local_node=self.store.node_id)
             if move:
-                set_cursor(conn, peer.name, page.next_after, page.node)
+                set_cursor(conn, peer.name, page["next_after"], page["node"])
             # What a page logs here came from a peer and is never pushed: a push cursor that had
             # seen the whole log moves past it, so the next push does not scan a big sync again.
             conn.execute(
@@ -233,14 +255,16 @@ class Syncer:
             )
         return applied
 
-    def _replay(self, peer: Peer, bank: str, until: int, result: SyncResult) -> None:
+    def _replay(
+        self, writer: Writer, peer: Peer, bank: str, until: int, result: SyncResult
+    ) -> None:
         after = 0
         while True:
             page = self.fetch_page(peer, after, bank=bank, until=until)
-            result.applied.add(self._apply(peer, page, after, move=False))
-            if not page.more or page.next_after >= until:
+            result.applied.add(self._apply(writer, peer, page, after, move=False))
+            if not page["more"] or page["next_after"] >= until:
                 return
-            after = page.next_after
+            after = page["next_after"]
 
     def pull(self, name: str, *, max_pages: int | None = None) -> SyncResult:
         """Pull every page the peer has after its cursor (or ``max_pages`` of them).
@@ -254,20 +278,24 @@ class Syncer:
         with (
             collector_paused(),
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="tessera-fetch") as pool,
+            self.store.db.writer(
+                sqlite_cache_kib=SQLITE_APPLY_CACHE_KIB,
+                sqlite_checkpoint_pages=SQLITE_APPLY_CHECKPOINT_PAGES,
+            ) as writer,
         ):
             pending: Future[ChangesPage] | None = pool.submit(self.fetch_page, peer, after)
             try:
                 while pending is not None and (max_pages is None or result.pages < max_pages):
                     page = pending.result()
                     pending = None
-                    if page.more:
-                        pending = pool.submit(self.fetch_page, peer, page.next_after)
-                    for change in page.changes:
-                        if change.kind == "bank_granted":
-                            self._replay(peer, change.bank_uuid, change.seq, result)
-                    result.applied.add(self._apply(peer, page, after, move=True))
+                    if page["more"]:
+                        pending = pool.submit(self.fetch_page, peer, page["next_after"])
+                    for change in page["changes"]:
+                        if change["kind"] == "bank_granted":
+                            self._replay(writer, peer, change["bank_uuid"], change["seq"], result)
+                    result.applied.add(self._apply(writer, peer, page, after, move=True))
                     result.pages += 1
-                    result.cursor = after = page.next_after
+                    result.cursor = after = page["next_after"]
             finally:
                 if pending is not None:
                     pending.cancel()

@@ -70,10 +70,11 @@ def _normal_signals(entry: EntryWire) -> list[tuple[str, str, int | None]]:
     type when the page was read: ``exchange.protocol.SignalWire``)."""
     out: list[tuple[str, str, int | None]] = []
     seen: set[tuple[str, str]] = set()
-    for s in entry.signals:
-        if (s.type, s.value) not in seen:
-            seen.add((s.type, s.value))
-            out.append((s.type, s.value, s.quality))
+    for s in entry["signals"]:
+        t, v = s["type"], s["value"]
+        if (t, v) not in seen:
+            seen.add((t, v))
+            out.append((t, v, s.get("quality")))
     return out
 
 
@@ -283,57 +284,58 @@ class _Applier:
 
     def upsert_entries(self, bank: _LocalBank, batch: Sequence[EntryWire]) -> None:
         """Insert or update entries of a mirror from their snapshots (the last one wins)."""
-        latest = {e.uuid: e for e in batch if e.origin_node != self.local_node}
+        latest = {e["uuid"]: e for e in batch if e["origin_node"] != self.local_node}
         for start in range(0, len(latest), _CHUNK):
             self._upsert_chunk(bank, list(latest.values())[start : start + _CHUNK])
 
     def _upsert_chunk(self, bank: _LocalBank, chunk: list[EntryWire]) -> None:
         have = self._held(bank, chunk)
-        normal = {e.uuid: _normal_signals(e) for e in chunk}
-        fresh = [e for e in chunk if e.uuid not in have]
-        old = [e for e in chunk if e.uuid in have]
+        normal = {e["uuid"]: _normal_signals(e) for e in chunk}
+        fresh = [e for e in chunk if e["uuid"] not in have]
+        old = [e for e in chunk if e["uuid"] in have]
         ids: dict[str, int] = dict(have)
         if fresh:
             # Keys are given here, not read back: this transaction is the only writer.
             new_ids = _new_ids(self.conn, entries, len(fresh))
-            ids.update(zip([e.uuid for e in fresh], new_ids, strict=True))
+            ids.update(zip([e["uuid"] for e in fresh], new_ids, strict=True))
             names = ("id", "uuid", "disputed", *_ROW_FIELDS)
-            rows = [(ids[e.uuid], e.uuid, False, *self._row_values(bank, e)) for e in fresh]
+            rows = [(ids[e["uuid"]], e["uuid"], False, *self._row_values(bank, e)) for e in fresh]
             _bulk_insert(self.conn, entries, names, rows)
         stored: dict[int, list[dict[str, Any]]] = {}
         replace: list[EntryWire] = list(fresh)
         if old:
             self._update(bank, old, have)
             q = sa.select(signals).where(
-                _in(self.conn, signals.c.entry_id, [have[e.uuid] for e in old])
+                _in(self.conn, signals.c.entry_id, [have[e["uuid"]] for e in old])
             )
             for s in self.conn.execute(q.order_by(signals.c.id)):
                 stored.setdefault(int(s.entry_id), []).append(
                     {"id": int(s.id), "type": s.signal_type, "value": s.value, "quality": s.quality}
                 )
             for e in old:
-                now = stored.get(have[e.uuid], [])
-                if {(s["type"], s["value"], s["quality"]) for s in now} != set(normal[e.uuid]):
+                now = stored.get(have[e["uuid"]], [])
+                if {(s["type"], s["value"], s["quality"]) for s in now} != set(normal[e["uuid"]]):
                     replace.append(e)
-            changed = [have[e.uuid] for e in replace if e.uuid in have]
+            changed = [have[e["uuid"]] for e in replace if e["uuid"] in have]
             if changed:
                 self.conn.execute(
                     signals.delete().where(_in(self.conn, signals.c.entry_id, changed))
                 )
                 for entry_id in changed:
                     stored.pop(entry_id, None)
-        self._insert_signals(bank, [(ids[e.uuid], normal[e.uuid]) for e in replace], stored)
+        self._insert_signals(bank, [(ids[e["uuid"]], normal[e["uuid"]]) for e in replace], stored)
         for e in chunk:
-            kind = ChangeKind.ENTRY_UPDATED if e.uuid in have else ChangeKind.ENTRY_ADDED
-            payload = self._payload(bank, e, stored.get(ids[e.uuid], []))
-            self.log.append((kind, bank.uuid, e.uuid, payload))
+            uuid = e["uuid"]
+            kind = ChangeKind.ENTRY_UPDATED if uuid in have else ChangeKind.ENTRY_ADDED
+            payload = self._payload(bank, e, stored.get(ids[uuid], []))
+            self.log.append((kind, bank.uuid, uuid, payload))
         self.applied.entries += len(chunk)
 
     def _held(self, bank: _LocalBank, chunk: list[EntryWire]) -> dict[str, int]:
         """The local ids of the chunk's entries this node has already (in this bank only)."""
         have: dict[str, int] = {}
         q = sa.select(entries.c.id, entries.c.uuid, entries.c.bank_id).where(
-            _in(self.conn, entries.c.uuid, [e.uuid for e in chunk])
+            _in(self.conn, entries.c.uuid, [e["uuid"] for e in chunk])
         )
         found = self.conn.execute(q).all()
         for entry_id, uuid, bank_id in found:
@@ -348,7 +350,7 @@ class _Applier:
             .where(entries.c.id == sa.bindparam("b_id"))
             .values({k: sa.bindparam(f"b_{k}") for k in self._row(bank, old[0])}),
             [
-                {f"b_{k}": v for k, v in self._row(bank, e).items()} | {"b_id": have[e.uuid]}
+                {f"b_{k}": v for k, v in self._row(bank, e).items()} | {"b_id": have[e["uuid"]]}
                 for e in old
             ],
         )
@@ -377,17 +379,17 @@ class _Applier:
         """The ``_ROW_FIELDS`` of an entry's row."""
         return (
             bank.id,
-            _labels(e.labels),
-            e.inclusion_criterion,
-            e.status,
-            e.created_by,
-            _utc(e.created_at)[0],
-            _utc(e.updated_at)[0],
-            e.source,
-            e.note,
-            e.origin_node,
-            e.origin_org,
-            e.origin_uuid,
+            _labels(e["labels"]),
+            e["inclusion_criterion"],
+            e["status"],
+            e["created_by"],
+            _utc(e["created_at"])[0],
+            _utc(e["updated_at"])[0],
+            e["source"],
+            e["note"],
+            e["origin_node"],
+            e["origin_org"],
+            e["origin_uuid"],
         )
 
     def _row(self, bank: _LocalBank, e: EntryWire) -> dict[str, Any]:
@@ -397,21 +399,21 @@ class _Applier:
         self, bank: _LocalBank, e: EntryWire, stored: list[dict[str, Any]]
     ) -> dict[str, Any]:
         return {
-            "uuid": e.uuid,
+            "uuid": e["uuid"],
             "bank": bank.name,
-            "labels": _labels(e.labels),
-            "inclusion_criterion": e.inclusion_criterion,
-            "status": e.status,
-            "created_by": e.created_by,
-            "created_at": _utc(e.created_at)[1],
-            "updated_at": _utc(e.updated_at)[1],
-            "source": e.source,
-            "note": e.note,
+            "labels": _labels(e["labels"]),
+            "inclusion_criterion": e["inclusion_criterion"],
+            "status": e["status"],
+            "created_by": e["created_by"],
+            "created_at": _utc(e["created_at"])[1],
+            "updated_at": _utc(e["updated_at"])[1],
+            "source": e["source"],
+            "note": e["note"],
             "signals": stored,
-            "origin_node": e.origin_node,
-            "origin_org": e.origin_org,
-            "origin_uuid": e.origin_uuid,
-            "opinions": dict(e.opinions),
+            "origin_node": e["origin_node"],
+            "origin_org": e["origin_org"],
+            "origin_uuid": e["origin_uuid"],
+            "opinions": dict(e["opinions"]),
             "via": self.peer,
         }
 
@@ -433,7 +435,7 @@ class _Applier:
 
     def opinion(self, bank: _LocalBank, change: ChangeWire) -> None:
         """Record an opinion of the peer's organisation on a mirrored entry (once)."""
-        o = change.opinion
+        o = change["opinion"]
         if o is None or o.origin_node == self.local_node:
             return
         row = self.conn.execute(
@@ -490,7 +492,8 @@ class _Applier:
 
 
 def apply_page(conn: Connection, page: ChangesPage, *, peer: str, local_node: str) -> Applied:
-    """Apply a validated page of a peer's changes, in order, inside the caller's transaction."""
+    """Apply a page of a peer's changes (as ``exchange.protocol.read_page`` gives it), in order,
+    inside the caller's transaction."""
     applier = _Applier(conn, peer, local_node)
     pending: list[EntryWire] = []
     pending_bank: _LocalBank | None = None
@@ -503,40 +506,42 @@ def apply_page(conn: Connection, page: ChangesPage, *, peer: str, local_node: st
 
     def bank_for(uuid: str) -> _LocalBank | None:
         local = applier.bank(uuid)
-        if local is None and uuid in page.banks:
-            local = applier.upsert_bank(page.banks[uuid])
+        if local is None and uuid in page["banks"]:
+            local = applier.upsert_bank(page["banks"][uuid])
         return local
 
-    for change in page.changes:
-        kind = change.kind
-        if kind in ("entry_added", "entry_updated") and change.entry is not None:
-            if pending_bank is None or pending_bank.uuid != change.bank_uuid:
+    for change in page["changes"]:
+        kind, bank_uuid, entry = change["kind"], change["bank_uuid"], change["entry"]
+        if kind in ("entry_added", "entry_updated") and entry is not None:
+            if pending_bank is None or pending_bank.uuid != bank_uuid:
                 flush()
-                pending_bank = bank_for(change.bank_uuid)
+                pending_bank = bank_for(bank_uuid)
             if pending_bank is not None:
-                pending.append(change.entry)
+                pending.append(entry)
             continue
         flush()
+        seq = change["seq"]
         if kind in ("bank_created", "bank_updated", "bank_granted"):
-            if change.bank is None:
-                raise PeerError(f"change {change.seq}: {kind} without the bank")
-            if change.bank.uuid != change.bank_uuid:
-                raise PeerError(f"change {change.seq}: bank uuid mismatch")
-            applier.upsert_bank(change.bank)
+            wire = change["bank"]
+            if wire is None:
+                raise PeerError(f"change {seq}: {kind} without the bank")
+            if wire.uuid != bank_uuid:
+                raise PeerError(f"change {seq}: bank uuid mismatch")
+            applier.upsert_bank(wire)
         elif kind in ("bank_deleted", "bank_revoked"):
-            applier.drop_bank(change.bank_uuid)
+            applier.drop_bank(bank_uuid)
         elif kind == "entry_removed":
-            local = applier.bank(change.bank_uuid)
-            if local is not None and change.entry_uuid is not None:
-                applier.remove_entry(local, change.entry_uuid)
+            local = applier.bank(bank_uuid)
+            if local is not None and change["entry_uuid"] is not None:
+                applier.remove_entry(local, change["entry_uuid"])
         elif kind == "opinion_set":
-            local = bank_for(change.bank_uuid)
+            local = bank_for(bank_uuid)
             if local is not None:
-                if change.entry is not None:
-                    applier.upsert_entries(local, [change.entry])
+                if entry is not None:
+                    applier.upsert_entries(local, [entry])
                 applier.opinion(local, change)
         else:
-            raise PeerError(f"change {change.seq}: {kind} without its payload")
+            raise PeerError(f"change {seq}: {kind} without its payload")
     flush()
     changelog.append(conn, applier.log)
     if applier.log:
@@ -549,9 +554,9 @@ def _audit(conn: Connection, page: ChangesPage, peer: str, applier: _Applier) ->
     done = applier.applied
     detail = {
         "peer": peer,
-        "changes": len(page.changes),
-        "first_seq": page.changes[0].seq if page.changes else None,
-        "next_after": page.next_after,
+        "changes": len(page["changes"]),
+        "first_seq": page["changes"][0]["seq"] if page["changes"] else None,
+        "next_after": page["next_after"],
         "banks": done.banks,
         "entries": done.entries,
         "removed": done.removed,
