@@ -80,7 +80,7 @@ entries = sa.Table(
     # Provenance across nodes: where the entry was first created, by whom, under which uuid.
     sa.Column("origin_node", sa.String(36), nullable=False),
     sa.Column("origin_org", sa.String(200), nullable=False),
-    sa.Column("origin_uuid", sa.String(36), nullable=False, index=True),
+    sa.Column("origin_uuid", sa.String(36), nullable=False),
     # Whether a current opinion disputes the entry (rolled into the status entries are read with).
     sa.Column("disputed", sa.Boolean, nullable=False, default=False),
     sa.CheckConstraint("status IN ('active', 'disputed', 'retired')", name="status"),
@@ -90,13 +90,8 @@ signals = sa.Table(
     "signals",
     metadata,
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
-    sa.Column(
-        "entry_id",
-        BigId,
-        sa.ForeignKey("entries.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    # Indexed by the unique (entry_id, signal_type, value_key) below, which starts with it.
+    sa.Column("entry_id", BigId, sa.ForeignKey("entries.id", ondelete="CASCADE"), nullable=False),
     sa.Column(
         "bank_id", BigId, sa.ForeignKey("banks.id", ondelete="CASCADE"), nullable=False, index=True
     ),
