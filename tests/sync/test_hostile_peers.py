@@ -17,9 +17,11 @@ import pytest
 from tessera.exchange.protocol import PeerError
 from tessera.services.sync import Syncer, SyncLoop
 from tessera.settings import Settings
+from tessera.signals.base import Signal
 from tessera.store import Database, Store
 from tessera.store.peers import PeerStore
-from tests.sync.hostile import hostile_peer, reply
+from tessera.store.records import NewEntry
+from tests.sync.hostile import Behaviour, hostile_peer, reply
 
 PEER_NODE = str(uuid.uuid4())
 BANK = str(uuid.uuid4())
@@ -296,3 +298,58 @@ def test_a_peer_that_never_answers_is_asked_only_twice(edge: Store, tmp_path: Pa
             syncer.close()
     assert len(asked) == 2
     assert PeerStore(edge.db).get("mute").cursor == 0
+
+
+def _paged(last_page: Callable[[BaseHTTPRequestHandler], None]) -> Behaviour:
+    """Pages of one change each (the bank, then entries 0 and 1), then ``last_page``."""
+    pages = [
+        page([{"seq": 1, "kind": "bank_created", "bank_uuid": BANK, "bank": bank()}], more=True),
+        *(
+            page([{"seq": 2 + i, "kind": "entry_added", "bank_uuid": BANK, "entry": entry(i)}])
+            | {"more": True}
+            for i in range(2)
+        ),
+    ]
+
+    def behaviour(h: BaseHTTPRequestHandler) -> None:
+        after = int(h.path.split("after=")[1].split("&")[0])
+        if after < len(pages):
+            reply(h, json.dumps(pages[after]).encode())
+        else:
+            last_page(h)
+
+    return behaviour
+
+
+def test_a_page_that_fails_to_arrive_keeps_the_pages_before_it(edge: Store, tmp_path: Path) -> None:
+    # The pages share one transaction (a group); the failure commits what came whole.
+    with hostile_peer(_paged(serve_json(b"<h1>down</h1>", 500))) as url:
+        PeerStore(edge.db).add("flaky", url, "token")
+        syncer = Syncer(edge, settings(tmp_path))
+        try:
+            with pytest.raises(PeerError, match="HTTP 500"):
+                syncer.sync("flaky")
+        finally:
+            syncer.close()
+    assert PeerStore(edge.db).get("flaky").cursor == 3
+    assert [e.uuid for e in edge.iter_entries("flaky.b")] == [entry(i)["uuid"] for i in range(2)]
+
+
+def test_a_page_that_fails_to_apply_rolls_back_its_group(edge: Store, tmp_path: Path) -> None:
+    taken = edge.add_entries("own", [NewEntry(signals=(Signal("md5", "f" * 32),))]).added[0].uuid
+    # The fourth page names an entry of another bank here: it is refused as it is applied.
+    clash = page(
+        [{"seq": 4, "kind": "entry_added", "bank_uuid": BANK, "entry": entry(7, uuid=taken)}]
+    )
+    seq = edge.latest_seq()
+    with hostile_peer(_paged(serve_json(clash))) as url:
+        PeerStore(edge.db).add("clash", url, "token")
+        syncer = Syncer(edge, settings(tmp_path))
+        try:
+            with pytest.raises(PeerError, match="belongs to another bank"):
+                syncer.sync("clash")
+        finally:
+            syncer.close()
+    assert PeerStore(edge.db).get("clash").cursor == 0
+    assert edge.latest_seq() == seq, "the whole group was rolled back"
+    assert [b.name for b, _ in edge.list_banks()] == ["own"]

@@ -15,7 +15,10 @@ Pulling from one peer (``Syncer.pull``):
    past it in that transaction too;
 5. repeat until the peer says there is no more. The next page is fetched and read (step 2, on a
    second thread) while this one is applied, and Python's cycle collector is paused meanwhile
-   (``services.cycles``).
+   (``services.cycles``). Consecutive pages share their transaction (up to
+   ``SYNC_GROUP_CHANGES`` changes or ``SYNC_GROUP_S`` seconds), all on one connection held for
+   the pull (``store.db.Writer``) whose SQLite page cache stays warm: a crash loses at most
+   the group being applied, which is pulled again.
 
 Then ``push``: opinions given here (or carried here from further away) on banks mirrored from the
 peer go back to it (``POST /v1/opinions``), in batches, after this node's push cursor.
@@ -43,6 +46,7 @@ import httpx
 import pydantic
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.engine import Connection
 
 from tessera.exchange.protocol import (
     ChangesPage,
@@ -56,7 +60,6 @@ from tessera.services.cycles import collector_paused
 from tessera.settings import Settings
 from tessera.signals.registry import all_signal_types
 from tessera.store import changelog
-from tessera.store.db import Writer
 from tessera.store.mirror import Applied, apply_page
 from tessera.store.peers import Peer, PeerStore, get_peer, peers, set_cursor
 from tessera.store.records import ChangeKind
@@ -76,6 +79,12 @@ SQLITE_APPLY_CACHE_KIB = 512 * 1024
 # into the database: with the default (1,000) every page's commit copies the same hot index pages
 # back again.
 SQLITE_APPLY_CHECKPOINT_PAGES = 64 * 1024
+# A pull applies consecutive pages in one transaction until it holds this many changes or has
+# been open this long: each commit writes every index page the group touched, and a large
+# mirror's random-key indexes are touched nearly all over by every page, so fewer commits write
+# them fewer times. The time bound keeps other writers of this node from waiting long.
+SYNC_GROUP_CHANGES = 100_000
+SYNC_GROUP_S = 5.0
 
 
 class PeerIncident(BaseModel):
@@ -233,36 +242,35 @@ class Syncer:
     # -- pulling -------------------------------------------------------------------------------
 
     def _apply(
-        self, writer: Writer, peer: Peer, page: ChangesPage, after: int, *, move: bool
+        self, conn: Connection, peer: Peer, page: ChangesPage, after: int, *, move: bool
     ) -> Applied:
-        with writer.write() as conn:
-            if move:
-                current = get_peer(conn, peer.name).cursor
-                if current != after:
-                    raise PeerError(
-                        f"peer {peer.name}: another sync moved the cursor to {current}; "
-                        "stopping this one"
-                    )
-            top = changelog.latest_seq(conn)
-            applied = apply_page(conn, page, peer=peer.name, local_node=self.store.node_id)
-            if move:
-                set_cursor(conn, peer.name, page["next_after"], page["node"])
-            # What a page logs here came from a peer and is never pushed: a push cursor that had
-            # seen the whole log moves past it, so the next push does not scan a big sync again.
-            conn.execute(
-                peers.update()
-                .where(peers.c.push_cursor == top)
-                .values(push_cursor=changelog.latest_seq(conn))
-            )
+        if move:
+            current = get_peer(conn, peer.name).cursor
+            if current != after:
+                raise PeerError(
+                    f"peer {peer.name}: another sync moved the cursor to {current}; "
+                    "stopping this one"
+                )
+        top = changelog.latest_seq(conn)
+        applied = apply_page(conn, page, peer=peer.name, local_node=self.store.node_id)
+        if move:
+            set_cursor(conn, peer.name, page["next_after"], page["node"])
+        # What a page logs here came from a peer and is never pushed: a push cursor that had
+        # seen the whole log moves past it, so the next push does not scan a big sync again.
+        conn.execute(
+            peers.update()
+            .where(peers.c.push_cursor == top)
+            .values(push_cursor=changelog.latest_seq(conn))
+        )
         return applied
 
     def _replay(
-        self, writer: Writer, peer: Peer, bank: str, until: int, result: SyncResult
+        self, conn: Connection, peer: Peer, bank: str, until: int, result: SyncResult
     ) -> None:
         after = 0
         while True:
             page = self.fetch_page(peer, after, bank=bank, until=until)
-            result.applied.add(self._apply(writer, peer, page, after, move=False))
+            result.applied.add(self._apply(conn, peer, page, after, move=False))
             if not page["more"] or page["next_after"] >= until:
                 return
             after = page["next_after"]
@@ -271,11 +279,14 @@ class Syncer:
         """Pull every page the peer has after its cursor (or ``max_pages`` of them).
 
         The next page is fetched while this one is applied (the peer builds it meanwhile); it is
-        used only if this one applied, so the cursor still moves one whole page at a time.
+        used only if this one applied. Consecutive pages are applied in one transaction, with
+        the cursor, until it holds ``SYNC_GROUP_CHANGES`` changes or has been open
+        ``SYNC_GROUP_S`` seconds: a page that fails to apply rolls its group back (the pages are
+        fetched again next time), a page that fails to arrive commits the group before it.
         """
         result = SyncResult(name)
         peer = self.peers.get(name)
-        after = peer.cursor
+        after = committed = peer.cursor
         with (
             collector_paused(),
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="tessera-fetch") as pool,
@@ -285,19 +296,44 @@ class Syncer:
             ) as writer,
         ):
             pending: Future[ChangesPage] | None = pool.submit(self.fetch_page, peer, after)
+            grouped, opened = 0, 0.0
             try:
                 while pending is not None and (max_pages is None or result.pages < max_pages):
-                    page = pending.result()
+                    try:
+                        page = pending.result()
+                    except PeerError:
+                        writer.commit()  # the pages before this one are whole
+                        committed = after
+                        raise
                     pending = None
                     if page["more"]:
                         pending = pool.submit(self.fetch_page, peer, page["next_after"])
+                    if not writer.in_transaction:
+                        writer.begin()
+                        grouped, opened = 0, time.monotonic()
                     for change in page["changes"]:
                         if change["kind"] == "bank_granted":
-                            self._replay(writer, peer, change["bank_uuid"], change["seq"], result)
-                    result.applied.add(self._apply(writer, peer, page, after, move=True))
+                            self._replay(
+                                writer.conn, peer, change["bank_uuid"], change["seq"], result
+                            )
+                    result.applied.add(self._apply(writer.conn, peer, page, after, move=True))
                     result.pages += 1
-                    result.cursor = after = page["next_after"]
+                    after = page["next_after"]
+                    grouped += len(page["changes"])
+                    if (
+                        pending is None
+                        or grouped >= SYNC_GROUP_CHANGES
+                        or time.monotonic() - opened >= SYNC_GROUP_S
+                    ):
+                        writer.commit()
+                        committed = after
+                writer.commit()
+                committed = after
+            except BaseException:
+                writer.rollback()
+                raise
             finally:
+                result.cursor = committed
                 if pending is not None:
                     pending.cancel()
                     with contextlib.suppress(Exception):

@@ -135,9 +135,11 @@ class Database:
                     if value is not None:
                         restore[pragma] = int(raw.execute(f"PRAGMA {pragma}").fetchone()[0])
                         raw.execute(f"PRAGMA {pragma}={int(value)}")
+            writer = Writer(self, conn)
             try:
-                yield Writer(self, conn)
+                yield writer
             finally:
+                writer.rollback()  # what the caller left open and uncommitted
                 for pragma, value in restore.items():
                     raw.execute(f"PRAGMA {pragma}={value}")
                 if "wal_autocheckpoint" in restore:
@@ -171,18 +173,54 @@ class Database:
 
 
 class Writer:
-    """A connection held for a run of write transactions (``Database.writer``)."""
+    """A connection held for a run of write transactions (``Database.writer``): one at a time,
+    either as a block (``write``) or opened and ended by the caller (``begin``, ``commit``,
+    ``rollback``), for work that spans several steps, such as a group of sync pages."""
 
     def __init__(self, db: Database, conn: Connection) -> None:
         self.db = db
         self.conn = conn
+        self._transaction: sa.RootTransaction | None = None
 
-    @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """One write transaction on the held connection, as ``Database.write`` gives."""
-        with self.conn.begin():
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction ``begin`` opened is still open."""
+        return self._transaction is not None
+
+    def begin(self) -> Connection:
+        """Open a write transaction (as ``Database.write`` does) and return its connection."""
+        if self._transaction is not None:
+            raise StoreError("a transaction is already open on this writer")
+        self._transaction = self.conn.begin()
+        try:
             if self.db.dialect == "postgresql":
                 self.conn.execute(
                     sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHANGELOG_LOCK_KEY}
                 )
-            yield self.conn
+        except BaseException:
+            self.rollback()
+            raise
+        return self.conn
+
+    def commit(self) -> None:
+        """Commit the open transaction (a no-op when none is open)."""
+        transaction, self._transaction = self._transaction, None
+        if transaction is not None:
+            transaction.commit()
+
+    def rollback(self) -> None:
+        """Roll the open transaction back (a no-op when none is open)."""
+        transaction, self._transaction = self._transaction, None
+        if transaction is not None:
+            transaction.rollback()
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction on the held connection, as ``Database.write`` gives."""
+        conn = self.begin()
+        try:
+            yield conn
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
