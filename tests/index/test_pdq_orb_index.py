@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from functools import cache
 
+import numpy as np
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
 from tessera.index.base import SignalIndex
 from tessera.index.pdq_orb import PdqOrbIndex
 from tessera.services.matching import Matcher, Query
+from tessera.signals import local_features as lf
 from tessera.signals.base import Signal
 from tessera.signals.pdq import PdqSignal
-from tessera.signals.pdq_orb import PdqOrbSignal
+from tessera.signals.pdq_orb import CONTRADICTION_INLIERS, Parsed, PdqOrbSignal, format_value, parse
 from tessera.store.records import NewEntry
 from tessera.store.repository import Store
 from tessera.testing import IndexContract
@@ -96,3 +98,21 @@ def test_pdq_collision_on_a_template_is_demoted_with_evidence(store: Store) -> N
     same = matcher.match([Query(s) for s in _signals(card(1, picture_side=48))])
     assert {m.signal_type for m in same} == {"pdq", "pdq_orb"}
     assert not any(m.demoted for m in same)
+
+
+def test_a_pdq_match_with_too_little_feature_evidence_against_it_is_found() -> None:
+    """A small or blurred copy: PDQ within its threshold, a few corners, most in wrong places."""
+    ref = parse(PdqOrbSignal.hash_content(content(photo(1))).value)  # type: ignore[union-attr]
+    f = ref.features
+    agreeing, moved = 24, 40
+    points = f.points[: agreeing + moved].copy()
+    wrong = np.arange(agreeing, agreeing + moved)
+    points[wrong] = f.points[np.roll(wrong, moved // 2)]
+    features = lf.Features(f.width, f.height, points, f.descriptors[: agreeing + moved].copy())
+    weak = Parsed(f"{int(ref.pdq, 16) ^ (2**20 - 1):064x}", features)
+    index = PdqOrbIndex()
+    index.add([(3, format_value(ref))])
+    (hit,) = index.query(format_value(weak), PdqOrbSignal.default_threshold)
+    assert hit.id == 3 and hit.detail is not None
+    assert hit.detail["decided_by"] == "pdq" and hit.detail["pdq_bits"] == 20
+    assert hit.detail["inliers"] < CONTRADICTION_INLIERS

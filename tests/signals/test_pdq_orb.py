@@ -13,6 +13,8 @@ from tessera.media.content import Content, MediaLimits
 from tessera.signals import local_features as lf
 from tessera.signals.pdq import PdqSignal
 from tessera.signals.pdq_orb import (
+    CONTRADICTION_INLIERS,
+    PDQ_BITS,
     STRICT_PDQ_BITS,
     Parsed,
     PdqOrbSignal,
@@ -241,3 +243,74 @@ def test_the_balanced_ratio_counts_each_half_of_the_shared_area_equally() -> Non
     assert same.inlier_ratio == same.balanced_ratio == 1.0
     assert sibling.inlier_ratio >= 0.7
     assert sibling.balanced_ratio == pytest.approx(0.5, abs=0.1)
+
+
+def _disagreeing(a: Parsed, agreeing: int, moved: int, pdq_bits: int) -> Parsed:
+    """A value whose PDQ is ``pdq_bits`` from ``a``'s and whose features are ``a``'s first
+    ``agreeing`` keypoints in place, then its next ``moved`` keypoints' descriptors in the wrong
+    places (another of those keypoints' position): they pair up one to one, and RANSAC's alignment
+    rejects them."""
+    f = a.features
+    points = f.points[: agreeing + moved].copy()
+    wrong = np.arange(agreeing, agreeing + moved)
+    points[wrong] = f.points[np.roll(wrong, moved // 2)]
+    features = lf.Features(f.width, f.height, points, f.descriptors[: agreeing + moved].copy())
+    return Parsed(f"{int(a.pdq, 16) ^ (2**pdq_bits - 1):064x}", features)
+
+
+def test_too_little_feature_evidence_does_not_overrule_a_pdq_match() -> None:
+    a = parse(REF_VALUE)
+    bits = STRICT_PDQ_BITS + 5  # a PDQ match (within 31 bits), above the strict band
+    # A small or blurred copy: few corners left, and most of them in the wrong places.
+    weak = compare(a, _disagreeing(a, 24, 40, bits))
+    assert weak.verification.inliers < CONTRADICTION_INLIERS
+    assert 100 - round(100 * weak.verification.balanced_ratio) > PdqOrbSignal.default_threshold
+    assert weak.decided_by == "pdq"
+    assert weak.distance <= PdqOrbSignal.default_threshold
+    # A template sibling: its whole layout aligns, and its own content does not.
+    strong = compare(a, _disagreeing(a, CONTRADICTION_INLIERS + 10, 80, bits))
+    assert strong.verification.inliers >= CONTRADICTION_INLIERS
+    assert strong.decided_by == "features"
+    assert strong.distance > PdqOrbSignal.default_threshold
+    # Past PDQ's own threshold, the weak evidence decides: PDQ is no match to uphold.
+    far = compare(a, _disagreeing(a, 24, 40, PDQ_BITS + 1))
+    assert far.decided_by == "features"
+    assert far.distance > PdqOrbSignal.default_threshold
+
+
+def test_mirrored_corners_are_the_ones_detected_in_the_mirror_image() -> None:
+    luma = np.asarray(REFERENCE.convert("L"), dtype=np.float32)
+    work = lf.work_image(luma)
+    expected = lf.detect(np.ascontiguousarray(work[:, ::-1]))
+    found = lf.mirrored(lf.detect(work), work.shape[1])
+    assert len(found.xy) == len(expected.xy) > lf.MAX_KEYPOINTS
+
+    def table(c: lf.Corners) -> np.ndarray:  # type: ignore[type-arg]
+        rows = np.column_stack([c.octave, c.xy, c.angle, c.size, c.response])
+        return rows[np.lexsort(rows.T[::-1])]
+
+    np.testing.assert_allclose(table(found), table(expected), atol=1e-3)
+
+
+def test_mirror_variant_is_the_mirror_images_value() -> None:
+    ((_, signal),) = PdqOrbSignal.transformed(content(REFERENCE))
+    variant, fresh = parse(signal.value), parse(_hash(REFERENCE.transpose(0)))  # FLIP_LEFT_RIGHT
+    assert variant.pdq == fresh.pdq
+    # The same records, up to the 1/16-pixel rounding of positions found a different way.
+    np.testing.assert_array_equal(variant.features.descriptors, fresh.features.descriptors)
+    np.testing.assert_allclose(variant.features.points, fresh.features.points, atol=1 / 16)
+    assert compare(variant, fresh).distance == 0
+
+
+@pytest.mark.parametrize("bar", [0, 1, 15, 16, 17, 40, 100])
+def test_trim_box_strips_flat_bars_of_any_depth(bar: int) -> None:
+    rng = np.random.default_rng(bar)
+    picture = rng.uniform(0, 255, (200, 300)).astype(np.float32)
+    framed = np.full((200 + 2 * bar, 300 + bar), 20.0, np.float32)
+    framed[bar : bar + 200, :300] = picture  # bars above, below and to the right
+    framed[:bar] += rng.normal(0, 1, (bar, 300 + bar)).astype(np.float32)  # JPEG-like noise
+    assert lf.trim_box(framed) == (bar, bar + 200, 0, 300)
+    # A bar lighter than the first line's colour by more than SAME_COLOUR ends the border.
+    if bar > 2:
+        framed[bar // 2 : bar] = 20 + lf.SAME_COLOUR + 1
+        assert lf.trim_box(framed)[0] == bar // 2

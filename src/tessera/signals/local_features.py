@@ -42,7 +42,6 @@ Verification (``verify``) of two feature sets, with nothing but the two signals:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -58,6 +57,7 @@ MAX_KEYPOINTS = 256
 KEY_POINTS = 64
 GRID = 4
 MAX_TRIM = 0.45
+_TRIM_CHUNK = 16
 # A border line is flat when its samples' standard deviation is below this (0-255 luma), JPEG
 # noise included, and of one colour with the side's first line when its mean is this close.
 FLAT_STD = 3.0
@@ -147,13 +147,17 @@ def trim_box(luma: npt.NDArray[np.float32]) -> tuple[int, int, int, int]:
 def _flat_run(lines: npt.NDArray[np.float32], limit: float) -> int:
     """How many leading lines (rows of ``lines``) are flat and of the first line's colour."""
     most = int(len(lines) * limit)
-    if most == 0:
-        return 0
-    head = lines[:most]
-    means = head.mean(axis=1)
-    flat = (head.std(axis=1) < FLAT_STD) & (np.abs(means - means[0]) < SAME_COLOUR)
-    not_flat = np.flatnonzero(~flat)
-    return most if len(not_flat) == 0 else int(not_flat[0])
+    first = None
+    # A chunk of lines at a time: most images have no border, and stop at the first chunk.
+    for start in range(0, most, _TRIM_CHUNK):
+        head = lines[start : min(most, start + _TRIM_CHUNK)]
+        means = head.mean(axis=1)
+        first = means[0] if first is None else first
+        flat = (head.std(axis=1) < FLAT_STD) & (np.abs(means - first) < SAME_COLOUR)
+        not_flat = np.flatnonzero(~flat)
+        if len(not_flat):
+            return start + int(not_flat[0])
+    return most
 
 
 def work_image(luma: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
@@ -171,11 +175,60 @@ def work_image(luma: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
 
 def extract(image: npt.NDArray[np.uint8]) -> Features:
     """ORB keypoints of a work image, spread over a grid, strongest first within each cell."""
+    return extract_detected(image, detect(image))
+
+
+class Corners(NamedTuple):
+    """ORB corners as arrays, one row each: position (n, 2), size, angle, response, octave."""
+
+    xy: npt.NDArray[np.float32]
+    size: npt.NDArray[np.float32]
+    angle: npt.NDArray[np.float32]
+    response: npt.NDArray[np.float32]
+    octave: npt.NDArray[np.int64]
+
+
+def detect(image: npt.NDArray[np.uint8]) -> Corners:
+    """The ORB corners of a work image (again at the low FAST threshold when they are few)."""
     keypoints = _ORB.detect(image, None)
     if len(keypoints) < MIN_DETECTED:
         keypoints = _LOW_ORB.detect(image, None)
-    chosen = _spread(keypoints, image.shape[1], image.shape[0])
-    return _describe(image, chosen)
+    rows = np.array([(*k.pt, k.size, k.angle, k.response) for k in keypoints], np.float32).reshape(
+        -1, 5
+    )
+    octave = np.array([k.octave for k in keypoints], np.int64)
+    return Corners(rows[:, :2], rows[:, 2], rows[:, 3], rows[:, 4], octave)
+
+
+def extract_detected(image: npt.NDArray[np.uint8], corners: Corners) -> Features:
+    """``extract`` with the corners ``detect`` found (or ``mirrored`` ones) given."""
+    chosen = _spread(corners.xy, corners.response, image.shape[1], image.shape[0])
+    keypoints = [
+        cv2.KeyPoint(
+            float(corners.xy[i, 0]),
+            float(corners.xy[i, 1]),
+            float(corners.size[i]),
+            float(corners.angle[i]),
+            float(corners.response[i]),
+            int(corners.octave[i]),
+        )
+        for i in chosen
+    ]
+    return _describe(image, keypoints)
+
+
+def mirrored(corners: Corners, width: int) -> Corners:
+    """What ``detect`` finds in the left-right mirror of a work image ``width`` wide, from what it
+    found in the image: FAST and the Harris score are mirror symmetric, so each corner moves to
+    its mirror position in its own pyramid level (``round(width / scale)`` wide) and its angle
+    turns to 180 degrees minus it. On the bench photos: the same corners as detecting again, to
+    1e-4 pixel, for a fraction of the cost (and the mirror needs no trimming or resizing)."""
+    scales = [_ORB.getScaleFactor() ** level for level in range(_ORB.getNLevels())]
+    right = np.array([(round(width / s) - 1) * s for s in scales], np.float64)[corners.octave]
+    xy = corners.xy.copy()
+    xy[:, 0] = (right - corners.xy[:, 0].astype(np.float64)).astype(np.float32)
+    angle = ((180.0 - corners.angle.astype(np.float64)) % 360.0).astype(np.float32)
+    return Corners(xy, corners.size, angle, corners.response, corners.octave)
 
 
 def _describe(image: npt.NDArray[np.uint8], keypoints: list[cv2.KeyPoint]) -> Features:
@@ -197,22 +250,24 @@ def _empty(width: int, height: int) -> Features:
     return Features(width, height, np.empty((0, 2), np.float32), np.empty((0, 32), np.uint8))
 
 
-def _spread(keypoints: Sequence[cv2.KeyPoint], width: int, height: int) -> list[cv2.KeyPoint]:
-    """Up to MAX_KEYPOINTS keypoints, taken round robin over grid cells by response."""
-    if not keypoints:
-        return []
-    xy = np.array([k.pt for k in keypoints], dtype=np.float64)
-    response = np.array([k.response for k in keypoints], dtype=np.float64)
-    cx = np.minimum(GRID - 1, (xy[:, 0] * GRID / width).astype(np.int64))
-    cy = np.minimum(GRID - 1, (xy[:, 1] * GRID / height).astype(np.int64))
+def _spread(
+    xy: npt.NDArray[np.float32], strength: npt.NDArray[np.float32], width: int, height: int
+) -> npt.NDArray[np.intp]:
+    """The rows of up to MAX_KEYPOINTS corners, taken round robin over grid cells by response."""
+    if not len(xy):
+        return np.empty(0, np.intp)
+    points = xy.astype(np.float64)
+    response = strength.astype(np.float64)
+    cx = np.minimum(GRID - 1, (points[:, 0] * GRID / width).astype(np.int64))
+    cy = np.minimum(GRID - 1, (points[:, 1] * GRID / height).astype(np.int64))
     cell = cy * GRID + cx
     # Within a cell: strongest first, ties by position; then rank r of every cell before r + 1.
-    order = np.lexsort((xy[:, 1], xy[:, 0], -response, cell))
+    order = np.lexsort((points[:, 1], points[:, 0], -response, cell))
     sorted_cells = cell[order]
     starts = np.searchsorted(sorted_cells, sorted_cells, side="left")
     rank = np.arange(len(order)) - starts
-    chosen = order[np.lexsort((sorted_cells, rank))][:MAX_KEYPOINTS]
-    return [keypoints[i] for i in chosen]
+    chosen: npt.NDArray[np.intp] = order[np.lexsort((sorted_cells, rank))][:MAX_KEYPOINTS]
+    return chosen
 
 
 def verify(a: Features, b: Features) -> Verification:

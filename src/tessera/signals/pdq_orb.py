@@ -11,9 +11,10 @@ Hashing flow for one image (one decode):
    the project's PDQ (``pdq_hasher.pdq_from_luma``);
 3. extract up to 256 ORB keypoints of the trimmed image in a 320-pixel work frame.
 
-``transformed`` (the mirror image's value, for flipped copies) reuses the last decode when it is
-asked about the same ``Content`` object that ``hash_content`` just hashed, so a query with its
-mirror variant decodes once.
+``transformed`` (the mirror image's value, for flipped copies) reuses the last hashing when it
+is asked about the same ``Content`` object that ``hash_content`` just hashed, so a query with its
+mirror variant decodes, trims, resizes and detects corners once: the mirror image's corners are
+the detected ones mirrored (``local_features.mirrored``); its PDQ and descriptors are computed.
 
 Format (version 1), four fields joined by ``.``::
 
@@ -32,8 +33,10 @@ left and right) counting equally, so a template sibling aligned on its layout bu
 its picture and text is far even when the layout is a corner-dense band that holds most of the
 matches. Otherwise (flat graphics, or no alignment, as after heavy blur) the trimmed PDQ
 distance decides, scaled so that PDQ's 31 bits land on this type's default threshold; it also
-decides when it is within ``STRICT_PDQ_BITS`` and closer than the features say (a blurred
-repetitive texture). Either way a bank's threshold is one number.
+decides when it is closer than the features say and either within ``STRICT_PDQ_BITS`` (a blurred
+repetitive texture) or within PDQ's own threshold with fewer than ``CONTRADICTION_INLIERS``
+inliers (a small or blurred copy with few corners left: too little evidence to contradict PDQ,
+where a template sibling aligns its whole layout). Either way a bank's threshold is one number.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from tessera.errors import InvalidSignal
 from tessera.media.image import Luma, decode_luma
@@ -75,6 +79,12 @@ PDQ_BITS = 31
 # places, while PDQ holds. Template siblings stay far above it (36 bits at the least of 19,900
 # bench card pairs; the image benchmark decides 3M card pairs with this rule).
 STRICT_PDQ_BITS = 15
+# Within PDQ's threshold, features that disagree outweigh PDQ only on an alignment this strong
+# (RANSAC inliers): a template sibling aligns its whole layout (46 inliers at the least, of the
+# 58 bench card pairs within PDQ's threshold, 63 on the tests' cards), while a small or blurred
+# copy has few corners left to align (a third-size labelme photo: 31 inliers, ratio 0.48). Too
+# little evidence is not a contradiction.
+CONTRADICTION_INLIERS = 40
 MAX_DISTANCE = 100
 _FIXED_POINT = 16
 _SIZE = re.compile(r"([1-9][0-9]{0,3})x([1-9][0-9]{0,3})")
@@ -131,16 +141,16 @@ class PdqOrbSignal(SignalType):
         """Trimmed PDQ and ORB features of an image; None for other media kinds."""
         if content.kind not in cls.media_kinds:
             return None
-        value, quality = _hash_luma(_decoded(content))
-        return Signal(cls.name, value, quality)
+        hashed = _hashed(content)
+        return Signal(cls.name, hashed.value, hashed.quality)
 
     @classmethod
     def transformed(cls, content: Content) -> list[tuple[str, Signal]]:
         """The mirror image's signal (ORB is rotation invariant but not mirror invariant)."""
         if content.kind not in cls.media_kinds:
             return []
-        value, quality = _hash_luma(np.ascontiguousarray(_decoded(content)[:, ::-1]))
-        return [("mirror", Signal(cls.name, value, quality))]
+        hashed = _hashed(content)
+        return [("mirror", Signal(cls.name, _mirror_value(hashed), hashed.quality))]
 
     @classmethod
     def contradiction(cls, query: str, entry: str) -> Mapping[str, Any] | None:
@@ -159,31 +169,58 @@ class PdqOrbSignal(SignalType):
 
 
 _Pixels = np.ndarray[tuple[int, int], np.dtype[np.float32]]
-# The last (content, luma) decoded: hash_content then transformed on one upload decode once.
-_last_decoded: list[tuple[Content, _Pixels]] = []
 
 
-def _decoded(content: Content) -> _Pixels:
-    """The luma at ``DECODE_SIDE``, from the one-entry cache when it is the same object."""
-    cached = _last_decoded[:1]
+class _Hashed(NamedTuple):
+    """One decoded image's value, and what its mirror image's value is made from."""
+
+    value: str
+    quality: int
+    trimmed: _Pixels
+    work: npt.NDArray[np.uint8]
+    corners: lf.Corners
+
+
+# The last (content, hashed) pair: hash_content then transformed on one upload decode once.
+_last_hashed: list[tuple[Content, _Hashed]] = []
+
+
+def _hashed(content: Content) -> _Hashed:
+    """The content's ``_Hashed``, from the one-entry cache when it is the same object."""
+    cached = _last_hashed[:1]
     if cached and cached[0][0] is content:
         return cached[0][1]
-    pixels = decode_luma(content, reduce_to=DECODE_SIDE).pixels
-    _last_decoded[:] = [(content, pixels)]
-    return pixels
+    hashed = _hash_pixels(decode_luma(content, reduce_to=DECODE_SIDE).pixels)
+    _last_hashed[:] = [(content, hashed)]
+    return hashed
 
 
 def hash_luma(luma: Luma) -> tuple[str, int]:
     """The ``pdq_orb`` value and quality of decoded luma (for tools that decode themselves)."""
-    return _hash_luma(luma.pixels)
+    hashed = _hash_pixels(luma.pixels)
+    return hashed.value, hashed.quality
 
 
-def _hash_luma(pixels: _Pixels) -> tuple[str, int]:
+def _hash_pixels(pixels: _Pixels) -> _Hashed:
     top, bottom, left, right = lf.trim_box(pixels)
     trimmed = np.ascontiguousarray(pixels[top:bottom, left:right])
     pdq = pdq_from_luma(Luma.from_array(trimmed))
-    features = lf.extract(lf.work_image(trimmed))
-    return format_value(Parsed(pdq.hex, features)), pdq.quality
+    work = lf.work_image(trimmed)
+    corners = lf.detect(work)
+    value = format_value(Parsed(pdq.hex, lf.extract_detected(work, corners)))
+    return _Hashed(value, pdq.quality, trimmed, work, corners)
+
+
+def _mirror_value(hashed: _Hashed) -> str:
+    """The mirror image's value. Trimming and the work frame's resize are mirror symmetric, and
+    so is ORB's detection (``lf.mirrored``): the PDQ and the descriptors are computed again, on
+    the mirrored trimmed luma and work image, and nothing else. (PDQ's own mirror by DCT signs,
+    ``pdq_mirrored_from_luma``, is up to 88 bits off the mirror image's hash on the bench's
+    photos: too far for a copy's variant.)"""
+    pdq = pdq_from_luma(Luma.from_array(np.ascontiguousarray(hashed.trimmed[:, ::-1])))
+    work = np.ascontiguousarray(hashed.work[:, ::-1])
+    corners = lf.mirrored(hashed.corners, work.shape[1])
+    return format_value(Parsed(pdq.hex, lf.extract_detected(work, corners)))
 
 
 def compare(a: Parsed, b: Parsed) -> Comparison:
@@ -198,9 +235,15 @@ def compare(a: Parsed, b: Parsed) -> Comparison:
     scaled = min(MAX_DISTANCE, -(-bits * PdqOrbSignal.default_threshold // PDQ_BITS))
     if evidence.inliers >= MIN_INLIERS and evidence.key_inliers >= MIN_KEY_INLIERS:
         verified = 100 - round(100 * evidence.balanced_ratio)
-        if bits > STRICT_PDQ_BITS or verified <= scaled:
+        if verified <= scaled or (bits > STRICT_PDQ_BITS and _contradicts(bits, evidence)):
             return Comparison(verified, bits, evidence, "features")
     return Comparison(scaled, bits, evidence, "pdq")
+
+
+def _contradicts(bits: int, evidence: lf.Verification) -> bool:
+    """Whether features that align and disagree outweigh a PDQ this far (``bits``): always past
+    PDQ's own threshold; within it only on an alignment of ``CONTRADICTION_INLIERS`` or more."""
+    return bits > PDQ_BITS or evidence.inliers >= CONTRADICTION_INLIERS
 
 
 def pdq_radius(threshold: int) -> int:
