@@ -83,8 +83,8 @@ SQLITE_APPLY_CHECKPOINT_PAGES = 64 * 1024
 # been open this long: each commit writes every index page the group touched, and a large
 # mirror's random-key indexes are touched nearly all over by every page, so fewer commits write
 # them fewer times. The time bound keeps other writers of this node from waiting long.
-SYNC_GROUP_CHANGES = 100_000
-SYNC_GROUP_S = 5.0
+SYNC_GROUP_CHANGES = 200_000
+SYNC_GROUP_S = 10.0
 
 
 class PeerIncident(BaseModel):

@@ -38,7 +38,7 @@ from tessera.store.peers import mirrors
 from tessera.store.records import ChangeKind, Verdict
 from tessera.store.tables import banks, entries, signals, value_key
 
-_CHUNK = 1000
+_CHUNK = 5000
 
 
 @dataclass
