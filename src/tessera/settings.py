@@ -141,6 +141,17 @@ class Settings(BaseSettings):
             "A video matches only when at least this share of the reference's frames match."
         ),
     )
+    vpdq_query_gap: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description=(
+            "Videos hashed to be looked up (match, review submit, scan) are first hashed "
+            "sparsely, every this many seconds at most (keyframes and reference frames up to "
+            "points between them), and screened against the video index; only a video the "
+            "screen flags is hashed densely and matched. 0: hash queries densely, no screen."
+        ),
+    )
     sqlite_busy_timeout_s: float = Field(
         default=30.0,
         gt=0,

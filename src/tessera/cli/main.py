@@ -15,7 +15,7 @@ from tessera.cli import audit, bank, db, org, peer, report, review, scan, serve,
 from tessera.cli import orders as takedowns
 from tessera.cli.context import STATE, DbOption, err, fail, out, reports_errors
 from tessera.services.hashing import HashResult, expand_paths, hash_path, split_by_quality
-from tessera.services.matching import Match, Matcher, Query, queries_for, shown_value
+from tessera.services.matching import Match, Matcher, Query, match_path, shown_value
 from tessera.signals.registry import parse_signal
 
 app = typer.Typer(
@@ -204,7 +204,15 @@ def match_command(
     with progress_bar(len(files)) as progress:
         task = progress.add_task("matching", total=len(files))
         for path in files:
-            result = hash_path(path, settings.media_limits(), keep_content=dihedral)
+            looked = match_path(
+                matcher,
+                path,
+                settings.media_limits(),
+                banks=banks,
+                transformed=dihedral,
+                min_quality=settings.min_quality,
+            )
+            result = looked.result
             progress.advance(task)
             if not result.ok:
                 failed += 1
@@ -213,8 +221,7 @@ def match_command(
                     out.print(json.dumps(result.as_json()), markup=False, highlight=False)
                 continue
             warn_weak(result, settings.min_quality)
-            file_queries = queries_for(result, dihedral, settings.min_quality)
-            emit(str(path), "path", matcher.match(file_queries, banks))
+            emit(str(path), "path", looked.matches)
     if failed:
         raise fail(f"{failed} of {len(files)} file(s) could not be hashed")
 

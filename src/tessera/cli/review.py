@@ -19,8 +19,7 @@ from tessera.review import cases, policies
 from tessera.review.preview import make_preview
 from tessera.review.records import ActionKind, Case, CaseState, Decision, Exemption, MatchMode
 from tessera.services import review
-from tessera.services.hashing import hash_path
-from tessera.services.matching import Matcher, queries_for
+from tessera.services.matching import Matcher, match_path
 
 case_app = typer.Typer(help="Review cases of this node's organisation.", no_args_is_help=True)
 policy_app = typer.Typer(help="What a match in each bank does.", no_args_is_help=True)
@@ -91,12 +90,18 @@ def submit(
     """Hash a file, match it, and route the matches by this organisation's policies."""
     settings = STATE.settings(db_url)
     store = STATE.store(db_url)
-    result = hash_path(path, settings.media_limits(), keep_content=keep_preview)
-    if not result.ok:
-        raise fail(f"{path}: {result.error}")
     matcher = Matcher(store)
     matcher.load()
-    found = matcher.match(queries_for(result, False, settings.min_quality))
+    looked = match_path(
+        matcher,
+        path,
+        settings.media_limits(),
+        min_quality=settings.min_quality,
+        keep_content=keep_preview,
+    )
+    result, found = looked.result, looked.matches
+    if not result.ok:
+        raise fail(f"{path}: {result.error}")
     preview = make_preview(result.content, settings) if result.content and found else None
     routed = review.route(
         store,

@@ -34,10 +34,10 @@ def _start_worker(location: StoreLocation, settings: Settings, org: str) -> None
     _worker = ScanWorker(location, settings, org)
 
 
-def _scan_batch(batch: list[SourceItem]) -> list[ItemResult]:
+def _scan_batch(batch: list[SourceItem], keep_signals: bool) -> list[ItemResult]:
     if _worker is None:
         raise RuntimeError("the scan worker process was not initialised")
-    return _worker.scan(batch)
+    return _worker.scan(batch, keep_signals=keep_signals)
 
 
 def default_workers() -> int:
@@ -66,8 +66,11 @@ class LocalBackend:
             initargs=self._init,
         )
 
-    def process(self, batches: Iterator[list[SourceItem]]) -> Iterator[list[ItemResult]]:
-        """Results of every batch as workers finish them (a bounded number in flight)."""
+    def process(
+        self, batches: Iterator[list[SourceItem]], *, keep_signals: bool = False
+    ) -> Iterator[list[ItemResult]]:
+        """Results of every batch as workers finish them (a bounded number in flight); with
+        ``keep_signals`` every video is hashed densely (``ScanWorker.scan``)."""
         in_flight: dict[Future[list[ItemResult]], list[SourceItem]] = {}
         exhausted = False
         while True:
@@ -76,7 +79,7 @@ class LocalBackend:
                 if batch is None:
                     exhausted = True
                     break
-                in_flight[self._pool.submit(_scan_batch, batch)] = batch
+                in_flight[self._pool.submit(_scan_batch, batch, keep_signals)] = batch
             if not in_flight:
                 return
             finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -94,14 +97,14 @@ class LocalBackend:
                 in_flight.clear()
                 self._restart()
                 for batch in broken:
-                    yield self._isolate(batch)
+                    yield self._isolate(batch, keep_signals)
 
-    def _isolate(self, batch: list[SourceItem]) -> list[ItemResult]:
+    def _isolate(self, batch: list[SourceItem], keep_signals: bool) -> list[ItemResult]:
         """Scan a batch item by item, each alone in the pool; an item that crashes it fails."""
         results = []
         for item in batch:
             try:
-                results += self._pool.submit(_scan_batch, [item]).result()
+                results += self._pool.submit(_scan_batch, [item], keep_signals).result()
             except BrokenProcessPool:
                 self._restart()
                 results.append(ItemResult(item, error=CRASHED))
@@ -112,7 +115,7 @@ class LocalBackend:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = self._new_pool()
         try:
-            self._pool.submit(_scan_batch, []).result()
+            self._pool.submit(_scan_batch, [], False).result()
         except BrokenProcessPool:
             self._pool.shutdown(wait=False, cancel_futures=True)
             raise TesseraError(

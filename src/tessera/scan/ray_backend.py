@@ -59,8 +59,11 @@ class RayBackend:
         ]
         self._pool: Any = ActorPool(self._actors)
 
-    def process(self, batches: Iterator[list[SourceItem]]) -> Iterator[list[ItemResult]]:
-        """Results of every batch as actors finish them."""
+    def process(
+        self, batches: Iterator[list[SourceItem]], *, keep_signals: bool = False
+    ) -> Iterator[list[ItemResult]]:
+        """Results of every batch as actors finish them; with ``keep_signals`` every video is
+        hashed densely (``ScanWorker.scan``)."""
         pending = 0
         exhausted = False
         while True:
@@ -69,7 +72,7 @@ class RayBackend:
                 if batch is None:
                     exhausted = True
                     break
-                self._pool.submit(lambda a, b: a.scan.remote(b), batch)
+                self._pool.submit(lambda a, b: a.scan.remote(b, keep_signals=keep_signals), batch)
                 pending += 1
             if pending == 0:
                 return

@@ -72,7 +72,9 @@ class Scanner:
         for pending in self.journal.unrouted(job):
             self._route(job, pending)
         scanned = 0
-        for results in self.backend.process(self._batches(job, source)):
+        batches = self._batches(job, source)
+        # A job that keeps signals (asked now or on an earlier run of it) hashes videos densely.
+        for results in self.backend.process(batches, keep_signals=job.keep_signals):
             self.journal.commit(job, results, self.settings.min_quality)
             for r in results:
                 self._in_flight.discard(r.item.key)

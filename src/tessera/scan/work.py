@@ -3,8 +3,10 @@
 Both backends run the same ``ScanWorker`` (a process of the local pool, or a Ray actor): it opens
 the store by its location, holds a ``Matcher`` (the index in memory, refreshed from the change
 log before each batch, so a bank entry added mid-scan counts from then on), and hashes and
-matches a batch. An item's result records ``matched_through``, the change-log position its
-matcher had applied: retro-hunt covers every bank change after it.
+matches a batch (``scan_items``: a video is screened with a sparse hash and hashed densely only
+when the screen flags it, or always densely when the job keeps signals for retro-hunt, as a
+sparse hash is never kept). An item's result records ``matched_through``, the change-log
+position its matcher had applied: retro-hunt covers every bank change after it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import sqlalchemy as sa
 from tessera.media.content import MediaLimits
 from tessera.scan.source import SourceItem
 from tessera.services.hashing import hash_path, split_by_quality
-from tessera.services.matching import Match, Matcher, Query
+from tessera.services.matching import Match, Matcher, Query, match_path
 from tessera.settings import Settings
 from tessera.signals.base import Signal
 from tessera.store.db import Database
@@ -47,8 +49,11 @@ class ItemResult:
 class Backend(Protocol):
     """Runs batches of items through hashing and matching; results come back batch by batch."""
 
-    def process(self, batches: Iterator[list[SourceItem]]) -> Iterator[list[ItemResult]]:
-        """Results of every batch, in any order, each batch whole."""
+    def process(
+        self, batches: Iterator[list[SourceItem]], *, keep_signals: bool = False
+    ) -> Iterator[list[ItemResult]]:
+        """Results of every batch, in any order, each batch whole; with ``keep_signals`` (a job
+        that keeps signals for retro-hunt) every video is hashed densely."""
         ...
 
     def close(self) -> None:
@@ -86,18 +91,60 @@ class ScanWorker:
         self.matcher.load()
         self.visible = org_visibility(self.store, org)
 
-    def scan(self, batch: list[SourceItem]) -> list[ItemResult]:
-        """Hash and match one batch."""
-        hashed = hash_items(batch, self.settings.media_limits())
-        return match_items(self.matcher, hashed, self.settings.min_quality, self.visible)
+    def scan(self, batch: list[SourceItem], *, keep_signals: bool = False) -> list[ItemResult]:
+        """Hash and match one batch; with ``keep_signals`` (the job keeps them for retro-hunt,
+        and a sparse hash is never kept) every video is hashed densely, not screened."""
+        return scan_items(
+            self.matcher,
+            batch,
+            self.settings.media_limits(),
+            self.settings.min_quality,
+            self.visible,
+            screen=not keep_signals,
+        )
 
     def close(self) -> None:
         """Close the store's connections."""
         self.store.db.dispose()
 
 
+def scan_items(
+    matcher: Matcher,
+    items: Sequence[SourceItem],
+    limits: MediaLimits,
+    min_quality: int,
+    visible: Callable[[Bank], bool] | None = None,
+    *,
+    screen: bool = True,
+) -> list[ItemResult]:
+    """Hash and match each item, after a matcher refresh (a bad manifest line passes through as
+    its error). A video is looked up as ``matching.match_content`` does: screened with a sparse
+    hash, hashed densely only when the screen flags it; an item screened out holds no video
+    signal. ``screen=False`` (a job keeping signals for retro-hunt) hashes every video densely."""
+    matcher.refresh()
+    through = matcher.cursor
+    out = []
+    for item in items:
+        if not item.ok:
+            out.append(ItemResult(item, error=item.error, matched_through=through))
+            continue
+        looked = match_path(
+            matcher,
+            Path(item.path),
+            limits,
+            visible=visible,
+            min_quality=min_quality,
+            screen=screen,
+        )
+        r = looked.result
+        kind = r.media_kind.value if r.media_kind is not None else None
+        out.append(ItemResult(item, kind, r.signals, r.error, tuple(looked.matches), through))
+    return out
+
+
 def hash_items(items: Sequence[SourceItem], limits: MediaLimits) -> list[ItemResult]:
-    """Hash each item (a bad manifest line passes through as its error)."""
+    """Hash each item, videos densely (a bad manifest line passes through as its error); with
+    ``match_items``, the two halves of ``scan_items`` without the video screen."""
     results = []
     for item in items:
         if not item.ok:

@@ -5,12 +5,16 @@ Flow for one file:
 2. every signal type whose media kinds include that kind hashes it (digests hash any file);
 3. a file that claims a media kind but cannot be decoded gives an error naming the reason; the
    digests computed so far are still reported, but the file counts as failed.
+
+This is hashing to store or show (``tessera hash``, ``bank add``): videos are hashed densely.
+Content hashed to be looked up goes through ``tessera.services.matching.match_content``, which
+screens a video with a sparse hash first and hashes it densely only when the screen flags it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,12 +67,15 @@ def split_by_quality(
     return tuple(usable), tuple(weak)
 
 
-def hash_content(content: Content) -> tuple[list[Signal], str | None]:
-    """Signals of every applicable type, and the first decoding error (None when all worked)."""
+def hash_content(
+    content: Content, only: Callable[[str], bool] | None = None
+) -> tuple[list[Signal], str | None]:
+    """Signals of every applicable type (``only`` those it accepts, by name), and the first
+    decoding error (None when all worked)."""
     found: list[Signal] = []
     error: str | None = None
-    for signal_type in all_signal_types().values():
-        if content.kind not in signal_type.media_kinds:
+    for name, signal_type in all_signal_types().items():
+        if content.kind not in signal_type.media_kinds or (only is not None and not only(name)):
             continue
         try:
             signal = signal_type.hash_content(content)

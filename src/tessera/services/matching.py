@@ -17,6 +17,21 @@ Flow:
    verifies ``pdq``) is checked against the entry's signal of the verifying type, when the query
    has one too; if every such query contradicts it, the match is kept but ``demoted``, with the
    evidence in ``detail["demoted_by"]``, and listed after the matches that stand.
+
+Content to look up (``match_content``, ``match_path``: the CLI's match and review submit, the
+scanner, the API's match and content routes) is hashed and matched in one call, so that videos
+are screened the same way everywhere (``tessera.signals.vpdq``, "Queries"):
+
+5. a video's ``vpdq`` and ``vpdq_regions`` are hashed sparsely (``hashing_queries``, every
+   ``vpdq_query_gap`` seconds at most), and with the other types' signals looked up at a loose
+   distance (``Matcher.screen``: any reference with anything in common, distance below
+   ``SCREEN_RADIUS`` + 1 = 100);
+6. nothing found and no other signal matched: done (the cheap path, which most uploads take).
+   The sparse signals are dropped, never returned: the result holds no video signal and names
+   the screened types in ``screened_out``; a sparse hash is never stored, recorded or shown;
+7. anything found, or any other signal matched: the video is hashed again densely, and the dense
+   signals are matched as usual and are what the result holds (what a case or journal records),
+   so a reported match's distance, segment and offsets come from the dense hash.
 """
 
 from __future__ import annotations
@@ -25,11 +40,14 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
-from tessera.errors import InvalidSignal, NotFound
+from tessera.errors import InvalidSignal, MediaError, NotFound
 from tessera.index.base import SignalIndex
-from tessera.services.hashing import HashResult, split_by_quality
+from tessera.media.content import Content, MediaLimits
+from tessera.media.kinds import MediaKind
+from tessera.services.hashing import HashResult, hash_content, split_by_quality
 from tessera.services.owners import OwnerCache
 from tessera.signals.base import Signal, SignalType
 from tessera.signals.registry import all_signal_types
@@ -104,6 +122,13 @@ class Match:
         if self.demoted:
             out["demoted"] = True
         return out
+
+
+SCREENED_TYPES = frozenset({"vpdq", "vpdq_regions"})
+"""Signal types whose queries are hashed sparsely and screened first (step 5)."""
+
+SCREEN_RADIUS = 99
+"""The screen's distance: a reference with anything in common with the sparse query (below 100)."""
 
 
 def queries_for(result: HashResult, transformed: bool = False, min_quality: int = 0) -> list[Query]:
@@ -318,6 +343,23 @@ class Matcher:
                 plan.append((query, index, self._radius(signal_type, candidates)))
         return plan
 
+    def screen(
+        self,
+        queries: Sequence[Query],
+        banks: Collection[str] | None = None,
+        *,
+        visible: Callable[[Bank], bool] | None = None,
+    ) -> bool:
+        """Whether any query has anything in common (distance up to ``SCREEN_RADIUS``) with a
+        signal indexed for the banks wanted (step 5); only a sparse video query needs this."""
+        with self._lock:
+            plan = [
+                (q, index, SCREEN_RADIUS) for q, index, _ in self._plan(queries, banks, visible)
+            ]
+            if not all(index.lock_free_queries for _, index, _ in plan):
+                return bool(_search(plan))
+        return bool(_search(plan))
+
     def resolve(
         self,
         queries: Sequence[Query],
@@ -423,6 +465,125 @@ class Matcher:
                 detail = dict(match.detail or {}) | {"demoted_by": evidence[0]}
                 return replace(match, demoted=True, detail=detail)
         return match
+
+
+@dataclass(frozen=True, slots=True)
+class ContentMatch:
+    """What looking up one piece of content found: its signals, to record, and its matches.
+
+    ``result`` never holds a sparse signal: when a video was screened out (step 6), its screened
+    types are missing from ``result.signals`` and named in ``screened_out``.
+    """
+
+    result: HashResult
+    matches: list[Match]
+    screened_out: tuple[str, ...] = ()
+
+
+def match_path(
+    matcher: Matcher,
+    path: Path,
+    limits: MediaLimits,
+    *,
+    banks: Collection[str] | None = None,
+    visible: Callable[[Bank], bool] | None = None,
+    transformed: bool = False,
+    min_quality: int = 0,
+    keep_content: bool = False,
+    screen: bool = True,
+) -> ContentMatch:
+    """``match_content`` of a file; an unreadable file is a failed result with no match."""
+    try:
+        content = Content.from_path(path, limits)
+    except MediaError as e:
+        return ContentMatch(HashResult(str(path), None, error=str(e)), [])
+    return match_content(
+        matcher,
+        content,
+        str(path),
+        banks=banks,
+        visible=visible,
+        transformed=transformed,
+        min_quality=min_quality,
+        keep_content=keep_content,
+        screen=screen,
+    )
+
+
+def match_content(
+    matcher: Matcher,
+    content: Content,
+    name: str,
+    *,
+    banks: Collection[str] | None = None,
+    visible: Callable[[Bank], bool] | None = None,
+    transformed: bool = False,
+    min_quality: int = 0,
+    keep_content: bool = False,
+    only: Callable[[str], bool] | None = None,
+    screen: bool = True,
+) -> ContentMatch:
+    """Hash content to look it up and match it (steps 5-7 of the module docstring).
+
+    ``transformed`` adds the types' transformed queries (``queries_for``); ``only`` hashes only
+    the types it accepts; ``screen=False`` hashes a video densely at once (for a caller that
+    keeps the signals, e.g. for retro-hunt). A failed hash is a result with its error and no
+    match. ``result.content`` is kept with ``keep_content`` (or ``transformed``) when it worked.
+    """
+    from tessera.signals.vpdq import VpdqParams, hashing_queries
+
+    keep = keep_content or transformed
+    sparse = (
+        screen
+        and content.kind is MediaKind.VIDEO
+        and VpdqParams.from_settings().query_gap is not None
+    )
+    if not sparse:
+        signals, error = hash_content(content, only)
+        result = _result(name, content, signals, error, keep)
+        if not result.ok:
+            return ContentMatch(result, [])
+        queries = queries_for(_with_content(result, content), transformed, min_quality)
+        return ContentMatch(result, matcher.match(queries, banks, visible=visible))
+    with hashing_queries():
+        signals, error = hash_content(content, only)
+        probe = HashResult(name, content.kind, tuple(signals), error, content)
+        if not probe.ok:  # never hand back a sparse signal, even beside an error
+            kept = [s for s in signals if s.type not in SCREENED_TYPES]
+            return ContentMatch(_result(name, content, kept, error, keep), [])
+        queries = queries_for(probe, transformed, min_quality)
+    screened = [q for q in queries if q.signal.type in SCREENED_TYPES]
+    others = [q for q in queries if q.signal.type not in SCREENED_TYPES]
+    found = matcher.match(others, banks, visible=visible)
+    if not found and not matcher.screen(screened, banks, visible=visible):
+        kept = [s for s in signals if s.type not in SCREENED_TYPES]
+        gone = tuple(dict.fromkeys(s.type for s in signals if s.type in SCREENED_TYPES))
+        return ContentMatch(_result(name, content, kept, None, keep), [], gone)
+    types = {s.type for s in signals if s.type in SCREENED_TYPES}
+    dense, error = hash_content(content, lambda t: t in types)
+    by_type = {s.type: s for s in dense}
+    ordered = [by_type.get(s.type) if s.type in types else s for s in signals]  # same order
+    result = _result(name, content, ordered, error, keep)
+    if not result.ok:
+        return ContentMatch(result, [])
+    queries = queries_for(_with_content(result, content), transformed, min_quality)
+    return ContentMatch(result, matcher.match(queries, banks, visible=visible))
+
+
+def _result(
+    name: str,
+    content: Content,
+    signals: Sequence[Signal | None],
+    error: str | None,
+    keep: bool,
+) -> HashResult:
+    found = tuple(s for s in signals if s is not None)
+    return HashResult(name, content.kind, found, error, content if keep and error is None else None)
+
+
+def _with_content(result: HashResult, content: Content) -> HashResult:
+    """The result holding its content (``queries_for`` asks it for transformed variants)."""
+    return replace(result, content=content)
 
 
 def _add_valid(index: SignalIndex, type_name: str, items: Sequence[tuple[int, str]]) -> None:

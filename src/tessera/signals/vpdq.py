@@ -29,8 +29,8 @@ Hashing one video (``hash_video``):
 Queries (``hash_video(query=True)``, or ``VpdqSignal`` inside ``hashing_queries()``) are hashed
 sparsely to screen them: step 1 decodes only keyframes, and where they are more than
 ``query_gap`` seconds apart the reference frames up to evenly spaced points between them
-(``decode_video(sparse_gap=...)``): 5-10x less CPU than a dense hash (the video benchmark:
-about 100x realtime on HD, 380x on SD, against 10x and 23x dense). Bank references stay dense,
+(``decode_video(sparse_gap=...)``): 5-10x less CPU than a dense hash (``python -m bench video``:
+137x realtime per core on HD, 419x on SD, against 12x and 31x dense). Bank references stay dense,
 so a query frame at any phase finds the reference's frame at the same instant. But a sparse
 query's compared-% is low by construction (its frames are seconds apart, each reference
 frame needs a partner within 31 bits) and few frames make query-% noisy, so a sparse hash is a
@@ -38,7 +38,9 @@ screen, not a verdict: a reference it has anything in common with (distance belo
 confirmed with the video's dense hash. On the video benchmark the screen flagged every copy's
 own reference (100 of 100 with ``vpdq_regions``) and none of 970 other pairs, so screening
 then confirming found exactly what dense queries find, at the sparse cost for an upload that
-matches nothing. A sparse hash must never be stored in a bank.
+matches nothing. ``tessera.services.matching.match_content`` does this for every lookup of
+content (``vpdq_query_gap`` seconds; 0 hashes queries densely). A sparse hash must never be
+stored in a bank, a case, a match record or a journal.
 
 Matching (``tessera.index.frames.FrameIndex``, and ``distance`` here, which agree exactly): as
 vPDQ defines it, frames below the quality floor are ignored, repeated hashes counted once, and a
@@ -130,6 +132,7 @@ class VpdqParams:
             quality_floor=s.vpdq_quality_floor,
             min_query_pct=s.vpdq_min_query_pct,
             min_compared_pct=s.vpdq_min_compared_pct,
+            query_gap=s.vpdq_query_gap or None,
         )
 
 

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
@@ -32,7 +32,7 @@ from tessera.api.schemas_review import (
     SubmitSignalsIn,
     SubmittedOut,
 )
-from tessera.api.uploads import hash_upload
+from tessera.api.uploads import match_upload
 from tessera.review import cases, policies
 from tessera.review.preview import make_preview
 from tessera.review.records import ActionKind, CaseState, Decision, Exemption, MatchMode
@@ -49,19 +49,22 @@ def actor_of(who: Principal, reviewer: str | None = None) -> str:
     return reviewer or (f"token:{who.token_prefix}" if who.token_prefix else who.org)
 
 
+def _visible(who: Principal) -> Callable[[Bank], bool]:
+    def visible(bank: Bank) -> bool:
+        return may_see(who, bank)
+
+    return visible
+
+
 def _submit(
     node: Node,
     who: Principal,
     content_ref: str,
     media_kind: str,
     signals: Sequence[Signal],
-    queries: Sequence[matching.Query],
+    found: list[matching.Match],
     preview: tuple[str, bytes] | None,
 ) -> SubmittedOut:
-    def visible(bank: Bank) -> bool:
-        return may_see(who, bank)
-
-    found = node.matcher.match(queries, None, visible=visible)
     routed = review.route(
         node.store,
         node.settings,
@@ -98,11 +101,15 @@ def submit_content(
     ] = True,
 ) -> SubmittedOut:
     """Hash uploaded content, match it, and route the matches by the caller's policies."""
-    result = hash_upload(file, node.settings, keep_content=keep_preview)
-    queries = matching.queries_for(result, False, node.settings.min_quality)
+    # A video is screened with a sparse hash, and hashed densely only when the screen flags it;
+    # what a case records is always the dense hash.
+    looked = match_upload(
+        file, node.settings, node.matcher, visible=_visible(who), keep_content=keep_preview
+    )
+    result = looked.result
     preview = make_preview(result.content, node.settings) if result.content is not None else None
     kind = result.media_kind.value if result.media_kind is not None else "file"
-    return _submit(node, who, content_ref, kind, result.signals, queries, preview)
+    return _submit(node, who, content_ref, kind, result.signals, looked.matches, preview)
 
 
 @router.post("/v1/content/signals")
@@ -110,7 +117,8 @@ def submit_signals(node: NodeDep, who: ReviewOrg, body: SubmitSignalsIn) -> Subm
     """Match content hashed on the caller's side and route the matches by its policies."""
     signals = [s.validated() for s in body.signals]
     queries = [matching.Query(s) for s in signals]
-    return _submit(node, who, body.content_ref, body.media_kind, signals, queries, None)
+    found = node.matcher.match(queries, None, visible=_visible(who))
+    return _submit(node, who, body.content_ref, body.media_kind, signals, found, None)
 
 
 StateFilter = Annotated[

@@ -11,8 +11,9 @@ Where the time goes (a node answers thousands of lookups a second):
    current version (``Matcher.resolve_cached``), else through the store (``Matcher.resolve``) on
    a worker thread; so is the whole lookup when a named bank is not cached or the matcher is busy
    applying changes;
-3. uploads (hashing) and batches (many searches, then one store read for all their hits) run on
-   a worker thread, not to stall the loop;
+3. uploads (hashing; a video is screened with a sparse hash first, ``matching.match_content``)
+   and batches (many searches, then one store read for all their hits) run on a worker thread,
+   not to stall the loop;
 4. answers are written as JSON directly, field for field as the documented models (kept as each
    route's ``response_model``) would write them, without validating every match again.
 """
@@ -30,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from tessera.api.deps import MatchOrg, Node, NodeDep
 from tessera.api.errors import ERROR_RESPONSES
 from tessera.api.schemas import BatchMatchOut, MatchesOut, MatchOut, MatchSignalsIn, SignalIn
-from tessera.api.uploads import hash_upload
+from tessera.api.uploads import match_upload
 from tessera.errors import InputError
 from tessera.services import matching
 from tessera.services.access import Principal, may_see
@@ -128,11 +129,20 @@ def match_file(
     dihedral: Annotated[bool, Query(description="Also match rotated or flipped images.")] = False,
 ) -> Response:
     """Hash an uploaded file and match it against the banks the caller may see."""
-    # A signal type whose index is empty can neither match nor verify a match: skip its hashing.
-    result = hash_upload(file, node.settings, keep_content=dihedral, only=node.matcher.has_signals)
-    queries = matching.queries_for(result, dihedral, node.settings.min_quality)
     wanted = _wanted(node, who, bank)
-    return _json(matches_json(_run(node, who, queries, wanted), name=result.path))
+    # A signal type whose index is empty can neither match nor verify a match: skip its hashing.
+    # A video is screened with a sparse hash, and hashed densely only when the screen flags it.
+    looked = match_upload(
+        file,
+        node.settings,
+        node.matcher,
+        banks=wanted,
+        visible=partial(may_see, who),
+        transformed=dihedral,
+        only=node.matcher.has_signals,
+    )
+    found = [match_json(m) for m in looked.matches]
+    return _json(matches_json(found, name=looked.result.path))
 
 
 @router.get("/signal", response_model=MatchesOut)
