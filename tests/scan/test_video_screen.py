@@ -78,6 +78,18 @@ def dense_values(result: HashResult) -> dict[str, str]:
     return {s.type: s.value for s in result.signals}
 
 
+def assert_kept_dense(store: Store, dense: dict[str, HashResult]) -> None:
+    """Both scanned clips' kept video signals are their dense hashes."""
+    with store.db.read() as conn:
+        rows = conn.execute(
+            sa.select(kept_signals.c.content_ref, kept_signals.c.signal_type, kept_signals.c.value)
+        ).all()
+    kept = {(ref, kind): value for ref, kind, value in rows}
+    for name in (COPY, UNRELATED):
+        for kind in SCREENED_TYPES:
+            assert kept[(name, kind)] == dense_values(dense[name])[kind]
+
+
 def test_a_scan_finds_the_copy_and_records_its_dense_hash(
     banked: Store,
     settings: Settings,
@@ -125,14 +137,7 @@ def test_a_job_keeping_signals_hashes_densely_and_keeps_the_dense_hash(
     job = journal.open_job(ORG, source.description, keep_signals=True)
     results = scan_items(matcher, list(source.items()), settings.media_limits(), 50, screen=False)
     journal.commit(job, results, 50)
-    with banked.db.read() as conn:
-        rows = conn.execute(
-            sa.select(kept_signals.c.content_ref, kept_signals.c.signal_type, kept_signals.c.value)
-        ).all()
-    kept = {(ref, kind): value for ref, kind, value in rows}
-    for name in (COPY, UNRELATED):
-        for kind in SCREENED_TYPES:
-            assert kept[(name, kind)] == dense_values(dense[name])[kind]
+    assert_kept_dense(banked, dense)
 
 
 def test_a_scan_run_keeping_signals_keeps_every_video_hash_dense(
@@ -148,11 +153,4 @@ def test_a_scan_run_keeping_signals_keeps_every_video_hash_dense(
     scanner = Scanner(banked, settings, backend, org=ORG, keep_signals=True)
     outcome = scanner.run(open_source(folder))
     assert outcome.scanned == 2 and outcome.summary.matched == 1
-    with banked.db.read() as conn:
-        rows = conn.execute(
-            sa.select(kept_signals.c.content_ref, kept_signals.c.signal_type, kept_signals.c.value)
-        ).all()
-    kept = {(ref, kind): value for ref, kind, value in rows}
-    for name in (COPY, UNRELATED):
-        for kind in SCREENED_TYPES:
-            assert kept[(name, kind)] == dense_values(dense[name])[kind]
+    assert_kept_dense(banked, dense)

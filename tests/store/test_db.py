@@ -55,6 +55,22 @@ def test_the_option_is_ignored_on_postgresql(postgres_url: str, pg_schema: str) 
     db.dispose()
 
 
+def _add_bank(conn: sa.Connection, n: int) -> None:
+    conn.execute(
+        banks.insert().values(
+            uuid=f"00000000-0000-0000-0000-{n:012d}",
+            name=f"b{n}",
+            owner_org="o",
+            distribution="members",
+            created_at=sa.func.now(),
+            updated_at=sa.func.now(),
+            origin_node="n",
+            labels=[],
+            thresholds={},
+        )
+    )
+
+
 def _pragma(conn: sa.Connection, name: str) -> int:
     return int(conn.exec_driver_sql(f"PRAGMA {name}").scalar_one())
 
@@ -72,19 +88,7 @@ def test_a_writer_holds_one_connection_with_its_settings_for_every_transaction(
                 seen.append(conn.connection.dbapi_connection)
                 assert _pragma(conn, "cache_size") == -65536
                 assert _pragma(conn, "wal_autocheckpoint") == 50_000
-                conn.execute(
-                    banks.insert().values(
-                        uuid=f"00000000-0000-0000-0000-00000000000{n}",
-                        name=f"b{n}",
-                        owner_org="o",
-                        distribution="members",
-                        created_at=sa.func.now(),
-                        updated_at=sa.func.now(),
-                        origin_node="n",
-                        labels=[],
-                        thresholds={},
-                    )
-                )
+                _add_bank(conn, n)
         assert seen[0] is seen[1] is seen[2]
         # A read meanwhile gets another connection, with the default settings.
         with db.read() as other:
@@ -105,19 +109,7 @@ def test_a_failed_transaction_of_a_writer_rolls_back_alone(tmp_path: Path) -> No
     with db.writer(sqlite_cache_kib=32768) as writer:
         try:
             with writer.write() as conn:
-                conn.execute(
-                    banks.insert().values(
-                        uuid="00000000-0000-0000-0000-000000000009",
-                        name="gone",
-                        owner_org="o",
-                        distribution="members",
-                        created_at=sa.func.now(),
-                        updated_at=sa.func.now(),
-                        origin_node="n",
-                        labels=[],
-                        thresholds={},
-                    )
-                )
+                _add_bank(conn, 9)
                 raise RuntimeError("boom")
         except RuntimeError:
             pass

@@ -110,6 +110,17 @@ def settings(tmp_path: Path, **overrides: object) -> Settings:
     return Settings(**(values | overrides))  # type: ignore[arg-type]
 
 
+def sync_fails(edge: Store, tmp_path: Path, name: str, url: str, message: str) -> None:
+    """Add the peer at ``url`` and sync with it once: the sync must fail with ``message``."""
+    PeerStore(edge.db).add(name, url, "token")
+    syncer = Syncer(edge, settings(tmp_path))
+    try:
+        with pytest.raises(PeerError, match=message):
+            syncer.sync(name)
+    finally:
+        syncer.close()
+
+
 def serve_json(doc: Any, status: int = 200) -> Callable[[BaseHTTPRequestHandler], None]:
     body = json.dumps(doc).encode() if not isinstance(doc, bytes) else doc
     return lambda h: reply(h, body, status)
@@ -289,13 +300,7 @@ def test_a_peer_that_never_answers_is_asked_only_twice(edge: Store, tmp_path: Pa
         h.connection.shutdown(socket.SHUT_RDWR)
 
     with hostile_peer(hang_up) as url:
-        PeerStore(edge.db).add("mute", url, "token")
-        syncer = Syncer(edge, settings(tmp_path))
-        try:
-            with pytest.raises(PeerError, match="RemoteProtocolError"):
-                syncer.sync("mute")
-        finally:
-            syncer.close()
+        sync_fails(edge, tmp_path, "mute", url, "RemoteProtocolError")
     assert len(asked) == 2
     assert PeerStore(edge.db).get("mute").cursor == 0
 
@@ -324,13 +329,7 @@ def _paged(last_page: Callable[[BaseHTTPRequestHandler], None]) -> Behaviour:
 def test_a_page_that_fails_to_arrive_keeps_the_pages_before_it(edge: Store, tmp_path: Path) -> None:
     # The pages share one transaction (a group); the failure commits what came whole.
     with hostile_peer(_paged(serve_json(b"<h1>down</h1>", 500))) as url:
-        PeerStore(edge.db).add("flaky", url, "token")
-        syncer = Syncer(edge, settings(tmp_path))
-        try:
-            with pytest.raises(PeerError, match="HTTP 500"):
-                syncer.sync("flaky")
-        finally:
-            syncer.close()
+        sync_fails(edge, tmp_path, "flaky", url, "HTTP 500")
     assert PeerStore(edge.db).get("flaky").cursor == 3
     assert [e.uuid for e in edge.iter_entries("flaky.b")] == [entry(i)["uuid"] for i in range(2)]
 
@@ -343,13 +342,7 @@ def test_a_page_that_fails_to_apply_rolls_back_its_group(edge: Store, tmp_path: 
     )
     seq = edge.latest_seq()
     with hostile_peer(_paged(serve_json(clash))) as url:
-        PeerStore(edge.db).add("clash", url, "token")
-        syncer = Syncer(edge, settings(tmp_path))
-        try:
-            with pytest.raises(PeerError, match="belongs to another bank"):
-                syncer.sync("clash")
-        finally:
-            syncer.close()
+        sync_fails(edge, tmp_path, "clash", url, "belongs to another bank")
     assert PeerStore(edge.db).get("clash").cursor == 0
     assert edge.latest_seq() == seq, "the whole group was rolled back"
     assert [b.name for b, _ in edge.list_banks()] == ["own"]
