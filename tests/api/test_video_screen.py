@@ -16,10 +16,7 @@ from tessera.signals.vpdq import VpdqSignal
 from tessera.store.records import NewEntry
 from tessera.store.tables import value_key
 from tests.api.conftest import RunningNode
-
-REFERENCE = "pattern-sd-grey-bar.mp4"
-COPY = "pattern-sd-with-small-logo-bar.mp4"  # an edit of the reference
-UNRELATED = "doorknob-hd-no-bar.mp4"
+from tests.media.screen_clips import COPY, REFERENCE, UNRELATED
 
 
 @pytest.fixture(scope="module")

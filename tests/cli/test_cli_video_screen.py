@@ -18,10 +18,7 @@ from tessera.signals.vpdq import VpdqSignal
 from tessera.store import Database, Store
 from tessera.store.records import NewEntry
 from tests.cli.test_cli import tessera
-
-REFERENCE = "pattern-sd-grey-bar.mp4"
-COPY = "pattern-sd-with-small-logo-bar.mp4"  # an edit of the reference
-UNRELATED = "doorknob-hd-no-bar.mp4"
+from tests.media.screen_clips import COPY, REFERENCE, UNRELATED
 
 
 @pytest.fixture(scope="module")

@@ -23,11 +23,9 @@ from tessera.signals.vpdq import VpdqSignal
 from tessera.store import Store
 from tessera.store.records import NewEntry
 from tessera.store.scan_tables import kept_signals
+from tests.media.screen_clips import COPY, REFERENCE, UNRELATED
 
 ORG = "test-org"
-REFERENCE = "pattern-sd-grey-bar.mp4"
-COPY = "pattern-sd-with-small-logo-bar.mp4"  # an edit of the reference
-UNRELATED = "doorknob-hd-no-bar.mp4"
 
 
 @pytest.fixture(scope="module")

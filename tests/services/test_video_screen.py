@@ -20,10 +20,8 @@ from tessera.services.matching import (
 from tessera.settings import Settings
 from tessera.signals.vpdq import VpdqSignal, hashing_queries
 from tessera.store import Store
+from tests.media.screen_clips import COPY, REFERENCE, UNRELATED
 
-REFERENCE = "pattern-sd-grey-bar.mp4"  # Meta's TMK sample: an edit of the pattern clip
-COPY = "pattern-sd-with-small-logo-bar.mp4"  # another edit of it (a logo over a corner)
-UNRELATED = "doorknob-hd-no-bar.mp4"
 PROVENANCE = banks.Provenance(labels=("test",), inclusion_criterion="c")
 
 
