@@ -11,7 +11,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
@@ -47,13 +48,6 @@ router = APIRouter(tags=["review"], responses=ERROR_RESPONSES)
 def actor_of(who: Principal, reviewer: str | None = None) -> str:
     """Who acted, as the audit log records it: the reviewer's handle, else the token used."""
     return reviewer or (f"token:{who.token_prefix}" if who.token_prefix else who.org)
-
-
-def _visible(who: Principal) -> Callable[[Bank], bool]:
-    def visible(bank: Bank) -> bool:
-        return may_see(who, bank)
-
-    return visible
 
 
 def _submit(
@@ -104,7 +98,7 @@ def submit_content(
     # A video is screened with a sparse hash, and hashed densely only when the screen flags it;
     # what a case records is always the dense hash.
     looked = match_upload(
-        file, node.settings, node.matcher, visible=_visible(who), keep_content=keep_preview
+        file, node.settings, node.matcher, visible=partial(may_see, who), keep_content=keep_preview
     )
     result = looked.result
     preview = make_preview(result.content, node.settings) if result.content is not None else None
@@ -117,7 +111,7 @@ def submit_signals(node: NodeDep, who: ReviewOrg, body: SubmitSignalsIn) -> Subm
     """Match content hashed on the caller's side and route the matches by its policies."""
     signals = [s.validated() for s in body.signals]
     queries = [matching.Query(s) for s in signals]
-    found = node.matcher.match(queries, None, visible=_visible(who))
+    found = node.matcher.match(queries, None, visible=partial(may_see, who))
     return _submit(node, who, body.content_ref, body.media_kind, signals, found, None)
 
 
