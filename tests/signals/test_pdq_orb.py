@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from tessera.errors import InvalidSignal, MediaError, MediaLimitExceeded
 from tessera.media.content import Content, MediaLimits
+from tessera.media.image import decode_luma
 from tessera.signals import local_features as lf
 from tessera.signals.pdq import PdqSignal
+from tessera.signals.pdq_hasher import pdq_from_luma
 from tessera.signals.pdq_orb import (
     CONTRADICTION_INLIERS,
+    DECODE_SIDE,
     PDQ_BITS,
     STRICT_PDQ_BITS,
+    VERSION,
     Parsed,
     PdqOrbSignal,
     compare,
@@ -47,7 +53,7 @@ class TestPdqOrbContract(SignalTypeContract):
     invalid = [
         "",
         "1.320x240." + "0" * 64,  # three fields
-        "2.320x240." + "0" * 64 + ".",  # unknown version
+        "3.320x240." + "0" * 64 + ".",  # unknown version
         "1.320x0." + "0" * 64 + ".",  # empty frame
         "1.5000x240." + "0" * 64 + ".",  # frame too large
         "1.320x240." + "g" * 64 + ".",  # not hex
@@ -314,3 +320,27 @@ def test_trim_box_strips_flat_bars_of_any_depth(bar: int) -> None:
     if bar > 2:
         framed[bar // 2 : bar] = 20 + lf.SAME_COLOUR + 1
         assert lf.trim_box(framed)[0] == bar // 2
+
+
+def test_values_are_hashed_as_version_2_and_version_1_values_keep_their_version() -> None:
+    assert REF_VALUE.startswith(f"{VERSION}.") and VERSION == "2"
+    old = "1." + REF_VALUE.split(".", 1)[1]
+    assert PdqOrbSignal.validate(old) == old
+    assert parse(old).version == "1" and parse(REF_VALUE).version == "2"
+    # A version 1 value compares with version 2 values: the same fields, the same distance.
+    assert compare(parse(old), parse(REF_VALUE)).distance == 0
+
+
+def test_a_blurred_copy_of_a_flat_scene_lands_near_its_original(shared_data: Path) -> None:
+    """A calm sea under a Gaussian blur: its plain PDQ moves far past PDQ's threshold; version 2's
+    blur before PDQ keeps the copy within ``STRICT_PDQ_BITS``."""
+    original = Image.open(shared_data / "pdq-reference" / "labelme-subset" / "q0122.jpg")
+    blurred = original.convert("RGB").filter(ImageFilter.GaussianBlur(2))
+    plain = [
+        pdq_from_luma(decode_luma(content(im), reduce_to=DECODE_SIDE)).hex
+        for im in (original, blurred)
+    ]
+    assert (int(plain[0], 16) ^ int(plain[1], 16)).bit_count() > PDQ_BITS
+    comparison = compare(parse(_hash(blurred)), parse(_hash(original)))
+    assert comparison.pdq_bits <= STRICT_PDQ_BITS, comparison
+    assert comparison.distance <= PdqOrbSignal.default_threshold, comparison
