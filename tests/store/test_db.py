@@ -3,11 +3,13 @@ transactions on one held connection (``Database.writer``), and a WAL checkpointe
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from tessera.store import Database
+from tessera.store.db import SQLITE_PAGE_SIZE
 from tessera.store.tables import banks
 
 
@@ -81,12 +83,14 @@ def test_a_writer_holds_one_connection_with_its_settings_for_every_transaction(
     db = Database(f"sqlite:///{tmp_path / 'c.db'}")
     db.migrate()
     before, _ = _cache_size(db)
-    with db.writer(sqlite_cache_kib=65536, sqlite_checkpoint_pages=50_000) as writer:
+    with db.writer(sqlite_cache_kib=65536, sqlite_checkpoint_kib=800_000) as writer:
         seen = []
         for n in range(3):
             with writer.write() as conn:
                 seen.append(conn.connection.dbapi_connection)
                 assert _pragma(conn, "cache_size") == -65536
+                # 800,000 KiB of the new database's 16 KiB pages.
+                assert _pragma(conn, "page_size") == SQLITE_PAGE_SIZE == 16384
                 assert _pragma(conn, "wal_autocheckpoint") == 50_000
                 _add_bank(conn, n)
         assert seen[0] is seen[1] is seen[2]
@@ -100,6 +104,22 @@ def test_a_writer_holds_one_connection_with_its_settings_for_every_transaction(
     held = seen[0]
     assert int(held.execute("PRAGMA cache_size").fetchone()[0]) == before
     assert int(held.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == 1000
+    db.dispose()
+
+
+def test_an_existing_database_keeps_its_page_size(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.execute("PRAGMA page_size=4096")
+    old.execute("CREATE TABLE kept (x INTEGER)")
+    old.commit()
+    old.close()
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    with db.writer(sqlite_checkpoint_kib=800_000) as writer, writer.write() as conn:
+        assert _pragma(conn, "page_size") == 4096
+        assert _pragma(conn, "wal_autocheckpoint") == 200_000
+        _add_bank(conn, 1)
     db.dispose()
 
 
@@ -123,7 +143,7 @@ def test_a_writer_on_postgresql_ignores_the_sqlite_settings(
 ) -> None:
     db = Database(postgres_url, schema=pg_schema)
     db.migrate()
-    with db.writer(sqlite_cache_kib=65536, sqlite_checkpoint_pages=50_000) as writer:
+    with db.writer(sqlite_cache_kib=65536, sqlite_checkpoint_kib=800_000) as writer:
         for _ in range(2):
             with writer.write() as conn:
                 assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1

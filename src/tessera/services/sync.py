@@ -75,10 +75,10 @@ PUSH_BATCH = 500
 # only as pages are read, so a small pull never holds much of it. The connection is held for the
 # whole pull, so the cache stays warm from page to page, and gets its own size back afterwards.
 SQLITE_APPLY_CACHE_KIB = 512 * 1024
-# How far the WAL may grow (4 KiB pages) while a pull applies its pages before a commit copies it
-# into the database: with the default (1,000) every page's commit copies the same hot index pages
+# How far the WAL may grow, in KiB, while a pull applies its pages before a commit copies it into
+# the database: with the default (1,000 pages) every page's commit copies the same hot index pages
 # back again.
-SQLITE_APPLY_CHECKPOINT_PAGES = 64 * 1024
+SQLITE_APPLY_CHECKPOINT_KIB = 256 * 1024
 # A pull applies consecutive pages in one transaction until it holds this many changes or has
 # been open this long: each commit writes every index page the group touched, and a large
 # mirror's random-key indexes are touched nearly all over by every page, so fewer commits write
@@ -292,7 +292,7 @@ class Syncer:
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="tessera-fetch") as pool,
             self.store.db.writer(
                 sqlite_cache_kib=SQLITE_APPLY_CACHE_KIB,
-                sqlite_checkpoint_pages=SQLITE_APPLY_CHECKPOINT_PAGES,
+                sqlite_checkpoint_kib=SQLITE_APPLY_CHECKPOINT_KIB,
             ) as writer,
         ):
             pending: Future[ChangesPage] | None = pool.submit(self.fetch_page, peer, after)
