@@ -18,6 +18,8 @@ import sqlalchemy as sa
 
 from tessera.exchange.protocol import WireError, read_page
 from tessera.signals.registry import all_signal_types
+from tessera.store import Store
+from tessera.store.mirror import apply_page
 from tessera.store.peers import PeerStore
 from tessera.store.records import Verdict
 from tessera.store.tables import changes, signals
@@ -161,3 +163,74 @@ def test_what_a_sender_leaves_out_is_filled_in() -> None:
 def test_a_malformed_signal_refuses_the_page(signal: dict[str, object]) -> None:
     with pytest.raises(pydantic.ValidationError):
         read_page(_one_entry_page([signal]))
+
+
+_PEER = "00000000-0000-0000-0000-0000000000aa"
+_BANK = "00000000-0000-0000-0000-0000000000bb"
+
+
+def _snapshot(uuid: str, labels: list[str], value: str) -> dict[str, object]:
+    return {
+        "uuid": uuid,
+        "labels": labels,
+        "status": "active",
+        "created_by": "hub",
+        "created_at": "2026-01-01T00:00:00+00:00",
+        "updated_at": "2026-01-01T00:00:00+00:00",
+        "signals": [{"type": "md5", "value": value}],
+        "origin_node": _PEER,
+        "origin_org": "hub",
+        "origin_uuid": uuid,
+        "opinions": {},
+    }
+
+
+def test_each_snapshot_of_an_entry_on_one_page_is_applied_as_it_was(store: Store) -> None:
+    """Two snapshots of one entry on a page, with another change between them: each is applied
+    and logged as it was (the page's entries are batched by bank, the last snapshot of a batch
+    wins, and the change between them ends the batch)."""
+    x, y = (f"00000000-0000-0000-0000-00000000000{n}" for n in (1, 2))
+    bank = {
+        "uuid": _BANK,
+        "name": "shared",
+        "owner_org": "hub",
+        "distribution": "members",
+        "thresholds": {},
+        "enabled": True,
+        "origin_node": _PEER,
+    }
+    kinds = [
+        ("entry_added", x, _snapshot(x, ["first"], "1" * 32)),
+        ("entry_added", y, _snapshot(y, [], "2" * 32)),
+        ("entry_removed", y, None),
+        ("entry_updated", x, _snapshot(x, ["second"], "3" * 32)),
+    ]
+    body = {
+        "node": _PEER,
+        "changes": [
+            {"seq": n + 1, "kind": kind, "bank_uuid": _BANK, "entry_uuid": uuid, "entry": entry}
+            for n, (kind, uuid, entry) in enumerate(kinds)
+        ],
+        "banks": {_BANK: bank},
+        "next_after": 4,
+        "latest_seq": 4,
+        "more": False,
+    }
+    page = read_page(json.dumps(body).encode())
+    with store.db.write() as conn:
+        apply_page(conn, page, peer="hub", local_node=store.node_id)
+    with store.db.read() as conn:
+        texts = conn.execute(
+            sa.select(sa.cast(changes.c.payload, sa.Text))
+            .where(changes.c.entry_uuid == x)
+            .order_by(changes.c.seq)
+        ).scalars()
+        logged = [json.loads(t) for t in texts]
+    assert [(p["labels"], [s["value"] for s in p["signals"]]) for p in logged] == [
+        (["first"], ["1" * 32]),
+        (["second"], ["3" * 32]),
+    ]
+    assert all(p["via"] == "hub" and p["bank"] == "hub.shared" for p in logged)
+    entry = store.get_entry("hub.shared", x)
+    assert entry.labels == ("second",)
+    assert [s.value for s in entry.signals] == ["3" * 32]
