@@ -239,11 +239,11 @@ def _pdq(pixels: _Pixels) -> PdqHash:
 
 
 def _mirror_value(hashed: _Hashed) -> str:
-    """The mirror image's value. Trimming and the work frame's resize are mirror symmetric, and
-    so is ORB's detection (``lf.mirrored``): the PDQ and the descriptors are computed again, on
-    the mirrored trimmed luma and work image, and nothing else. (PDQ's own mirror by DCT signs,
-    ``pdq_mirrored_from_luma``, is up to 88 bits off the mirror image's hash on the bench's
-    photos: too far for a copy's variant.)"""
+    """The mirror image's value. Trimming, the blur and the work frame's resize are mirror
+    symmetric, and so is ORB's detection (``lf.mirrored``): the PDQ and the descriptors are
+    computed again, on the mirrored blurred luma and work image, and nothing else. (PDQ's own
+    mirror by DCT signs, ``pdq_mirrored_from_luma``, is up to 88 bits off the mirror image's
+    hash on the bench's photos: too far for a copy's variant.)"""
     pdq = _pdq(hashed.blurred[:, ::-1])
     work = np.ascontiguousarray(hashed.work[:, ::-1])
     corners = lf.mirrored(hashed.corners, work.shape[1])
