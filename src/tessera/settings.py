@@ -141,6 +141,16 @@ class Settings(BaseSettings):
             "A video matches only when at least this share of the reference's frames match."
         ),
     )
+    vpdq_min_span_pct: int = Field(
+        default=0,
+        ge=0,
+        le=100,
+        description=(
+            "A video matches only when the matched segment (first to last frame at the videos' "
+            "alignment) spans at least this share of both videos: 95 asks for whole copies, so "
+            "trimmed excerpts and longer videos that hold the reference do not match."
+        ),
+    )
     vpdq_query_gap: float = Field(
         default=2.0,
         ge=0,

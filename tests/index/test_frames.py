@@ -56,6 +56,7 @@ def brute(model: dict[int, str], value: str, threshold: int, params: VpdqParams)
         VpdqParams,
         frame_threshold=st.sampled_from([0, 10, 31]),
         min_query_pct=st.sampled_from([0, 50]),
+        min_span_pct=st.sampled_from([0, 0, 90]),
     ),
 )
 def test_index_equals_brute_force_through_changes(data: DataObject, params: VpdqParams) -> None:

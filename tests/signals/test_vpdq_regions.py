@@ -67,7 +67,7 @@ def test_format_round_trips_and_refuses_bad_input() -> None:
 
 
 P = VpdqParams()
-STRICT = VpdqParams(min_query_pct=95, min_compared_pct=95)
+STRICT = VpdqParams(min_query_pct=95, min_compared_pct=95, min_span_pct=95)
 CHAIR = "chair-orig-22-sd-bar"
 
 
@@ -130,9 +130,10 @@ def test_overlaid_sample_edits_match_through_regions(
         ("pattern-hd-no-bar", CHAIR, P),
         ("chair-22-sd-grey-bar", "pattern-sd-grey-bar", P),
         ("chair-19-sd-bar", CHAIR, STRICT),
+        ("chair-20-sd-bar", CHAIR, STRICT),
     ],
 )
-def test_unrelated_clips_and_chair_19_at_the_strict_setting_do_not_match(
+def test_unrelated_clips_and_other_chair_takes_at_the_strict_setting_do_not_match(
     shared_data: Path, query: str, reference: str, params: VpdqParams
 ) -> None:
     folder = shared_data / "videos"

@@ -25,7 +25,10 @@ Query flow (one query video = one batch):
    the video benchmark's clips (190,000 frames); tying the looser radius to one instant of an
    alignment that strict matches found is what keeps it safe (a video with no frame within
    ``vpdq_frame_threshold`` of the other has no alignment and gets no aligned pass);
-5. distance is ``100 - max(query-%, compared-%)`` rounded up (100 when a floor is not met), and
+5. with ``vpdq_min_span_pct``, the aligned pairs' segment must span at least that share of
+   each video's time (first to last aligned frame, whatever matched inside), so a trimmed
+   excerpt, or a video that holds the other and more, is not a whole copy;
+6. distance is ``100 - max(query-%, compared-%)`` rounded up (100 when a floor is not met), and
    each video within the threshold is an IndexHit whose ``detail`` is the matched segment: first
    and last matched times in the query and in the reference, and both percentages.
 
@@ -263,6 +266,11 @@ def _score(
     query_pct, compared_pct = _percent(query_share), _percent(compared_share)
     if query_pct < params.min_query_pct or compared_pct < params.min_compared_pct:
         return 100, None
+    if params.min_span_pct and (
+        _percent(_span_share(query, seg_query)) < params.min_span_pct
+        or _percent(_span_share(ref, seg_ref)) < params.min_span_pct
+    ):
+        return 100, None
     # The segment: the query's first and last aligned frames, shifted by the offset.
     start, end = float(query.times[seg_query].min()), float(query.times[seg_query].max())
     last = float(ref.times.max())
@@ -316,6 +324,15 @@ def _aligned_pairs(
         usable = query.usable[q][:, q_variant] & ref.usable[r][:, r_variant]
         near[start : start + _ALIGNED_CHUNK] = (close & usable).any(axis=1)
     return rows[near], cols[near]
+
+
+def _span_share(video: _Prepared, rows: npt.NDArray[np.int64]) -> float:
+    """The share of a video's time (its frames' weights) from its first to its last frame among
+    ``rows`` (the aligned pairs' frames), both included: how much of it the matched segment
+    spans, whatever matched inside it."""
+    times = video.times[rows]
+    inside = (video.times >= times.min()) & (video.times <= times.max())
+    return float(video.weights[inside].sum() / video.weights.sum())
 
 
 def _percent(share: float) -> int:

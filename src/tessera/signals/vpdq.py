@@ -50,6 +50,11 @@ Distance: ``100 - max(query-%, compared-%)`` rounded up, so the default threshol
 80 %: a match when either video is mostly made of the other (an excerpt of a known video, or a
 known clip inside a longer upload). ``vpdq_min_query_pct``/``vpdq_min_compared_pct`` add floors
 (distance 100 below them); ``vpdq_min_query_pct = 80`` gives python-threatexchange's rule.
+Those shares count frames matched anywhere in the other video, so a trimmed excerpt whose
+slow opening resembles later frames can cover nearly all of its source. ``vpdq_min_span_pct``
+asks for whole copies in time: the segment the aligned frame pairs span must cover at least
+that share of both videos (95 keeps re-coloured and re-encoded copies and turns away copies
+that lack the first or last seconds).
 """
 
 from __future__ import annotations
@@ -118,6 +123,7 @@ class VpdqParams:
     min_query_pct: int = 0
     min_compared_pct: int = 0
     query_gap: float | None = 2.0
+    min_span_pct: int = 0
 
     @classmethod
     def from_settings(cls) -> VpdqParams:
@@ -133,6 +139,7 @@ class VpdqParams:
             min_query_pct=s.vpdq_min_query_pct,
             min_compared_pct=s.vpdq_min_compared_pct,
             query_gap=s.vpdq_query_gap or None,
+            min_span_pct=s.vpdq_min_span_pct,
         )
 
 
