@@ -27,8 +27,10 @@ def _encode_gop(frames: int, draw: Callable[[int], Frame], *, fps: int, gop: int
         stream.width, stream.height, stream.pix_fmt = first.shape[1], first.shape[0], "yuv420p"
         stream.options = {
             "preset": "veryfast",
-            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=3",
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=3:mbtree=0",
         }
+        # The same bytes every run: x264's threads and macroblock tree both vary its output.
+        stream.codec_context.thread_count = 1
         for i in range(frames):
             out.mux(stream.encode(av.VideoFrame.from_ndarray(draw(i), format="rgb24")))
         out.mux(stream.encode(None))

@@ -53,6 +53,8 @@ def encode(
         stream.pix_fmt = pix_fmt
         if codec == "libx264":
             stream.options = {"preset": "ultrafast"}
+        stream.codec_context.thread_count = 1  # threaded x264 output varies from run to run;
+        # ultrafast has no macroblock tree, the other source of run-to-run variation
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(draw(i), format="rgb24")
             out.mux(stream.encode(frame))
