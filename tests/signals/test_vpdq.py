@@ -188,8 +188,8 @@ def clips(shared_data: Path):  # type: ignore[no-untyped-def]
 # setting asks for whole copies: both videos at least 95 % made of the other, and the matched
 # segment spanning at least 95 % of both. Frame shares alone would let chair-20 through (97 % of
 # chair-22's frames have a partner: its first 2 s are slow and close to later frames); its
-# segment covers 91 % of chair-22, chair-19's 84 %. At the default setting both are found as the
-# excerpts they are.
+# segment spans 94 % of chair-22's time (the still scene that ends 2 s in starts at 1.3 s),
+# chair-19's 84 %. At the default setting both are found as the excerpts they are.
 STRICT = VpdqParams(min_query_pct=95, min_compared_pct=95, min_span_pct=95)
 EDITS = ["chair-22-sd-grey-bar", "chair-22-sd-sepia-bar", "chair-22-with-small-logo-bar"]
 
@@ -222,8 +222,11 @@ def test_unrelated_clips_have_no_frame_in_common(clips, query: str, reference: s
 def test_the_other_chair_takes_do_not_match_at_the_strict_setting(clips, take: str) -> None:  # type: ignore[no-untyped-def]
     assert compare_videos(clips(take), clips(CHAIR), STRICT)[0] == 100
     assert compare_videos(clips(CHAIR), clips(take), STRICT)[0] == 100
-    loose = VpdqParams(min_query_pct=95, min_compared_pct=95)
-    assert compare_videos(clips("chair-20-sd-bar"), clips(CHAIR), loose)[0] <= 20
+
+
+def test_frame_shares_alone_call_chair_20_a_whole_copy(clips) -> None:  # type: ignore[no-untyped-def]
+    shares_only = VpdqParams(min_query_pct=95, min_compared_pct=95)
+    assert compare_videos(clips("chair-20-sd-bar"), clips(CHAIR), shares_only)[0] <= 20
 
 
 def test_chair_19_is_found_as_an_excerpt_3_7_s_in(clips) -> None:  # type: ignore[no-untyped-def]
