@@ -145,6 +145,14 @@ def test_flat_and_tiny_images_hash_without_features() -> None:
         assert PdqOrbSignal.distance(value, value) == 0
 
 
+@pytest.mark.parametrize("size", [(3, 5), (40, 2)])
+def test_an_image_too_small_for_pdq_has_quality_0(size: tuple[int, int]) -> None:
+    pixels = np.random.default_rng(1).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    signal = PdqOrbSignal.hash_content(content(Image.fromarray(pixels)))
+    assert signal is not None
+    assert parse(signal.value).pdq == "0" * 64 and signal.quality == 0
+
+
 def test_bad_media_is_refused_clearly() -> None:
     with pytest.raises(MediaError):
         PdqOrbSignal.hash_content(Content.from_bytes(b"\xff\xd8\xff\xe0" + bytes(500)))

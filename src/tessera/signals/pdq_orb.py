@@ -60,7 +60,7 @@ from tessera.media.image import Luma, decode_luma
 from tessera.media.kinds import MediaKind
 from tessera.signals import local_features as lf
 from tessera.signals.base import Signal, SignalType
-from tessera.signals.pdq_hasher import PdqHash, downsample_64, pdq_from_luma, quality_64
+from tessera.signals.pdq_hasher import PdqHash, pdq_from_luma, quality_from_luma
 
 if TYPE_CHECKING:
     from tessera.index.base import SignalIndex
@@ -220,7 +220,7 @@ def _hash_pixels(pixels: _Pixels) -> _Hashed:
     trimmed = np.ascontiguousarray(pixels[top:bottom, left:right])
     blurred = _blurred(trimmed)
     pdq = _pdq(blurred)
-    quality = quality_64(downsample_64(Luma.from_array(trimmed)))
+    quality = quality_from_luma(Luma.from_array(trimmed))
     work = lf.work_image(trimmed)
     corners = lf.detect(work)
     value = format_value(Parsed(pdq.hex, lf.extract_detected(work, corners)))
